@@ -1,0 +1,31 @@
+"""Settings: read from `TANGRAM_*` environment variables, overridden by CLI options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process settings. Build one with `Settings()` (environment) or keyword overrides."""
+
+    model_config = SettingsConfigDict(env_prefix="TANGRAM_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Files and the embedded database")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file under data_dir"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = 50 * 1024 * 1024
+
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the explicit one, or `sqlite:///<data_dir>/tangram.db`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tangram.db').resolve()}"
+
+
+__all__ = ["Settings"]
