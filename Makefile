@@ -1,0 +1,40 @@
+# Two entry points (README): `make run` serves the after-sales app, `make test` runs the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint schemas bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/tangram init
+	$(BIN)/tangram import templates/aftersales
+	$(BIN)/tangram serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+schemas: install
+	$(BIN)/python -m engine.schemas
+
+bench: install
+	$(BIN)/python bench/expr.py
+	$(BIN)/python bench/bundle.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,45 @@
+"""The FastAPI application factory: state is built in the lifespan, never at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import bundles, health, schemas
+from engine import __version__
+from engine.settings import Settings
+from engine.storage.database import create_database_engine
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for `settings` (default: from the environment)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.db = create_database_engine(settings.resolved_database_url())
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title="Tangram",
+        version=__version__,
+        description="No-code platform API: definitions, bundles, records, flows and reports.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for module in (health, schemas, bundles):
+        app.include_router(module.router, prefix="/api/v1")
+    return app
+
+
+__all__ = ["create_app"]
