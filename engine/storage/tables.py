@@ -1,0 +1,216 @@
+"""The engine's own tables (apps, definitions, identity, audit): one `MetaData` for Alembic.
+
+Form tables are not here: the schema synchroniser (`form_tables.py`) owns them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from engine.storage.sqltypes import JSONDocument, RowId, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+KEY = sa.String(64)
+USER_STATUSES = ("active", "disabled")
+
+
+def _created_at() -> sa.Column[object]:
+    return sa.Column("created_at", UtcDateTime(), nullable=False)
+
+
+def _lock_version() -> sa.Column[int]:
+    # Optimistic lock: writers bump it and update only where it still has the value they read.
+    return sa.Column("version", sa.Integer, nullable=False, server_default="1")
+
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("name", JSONDocument, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("manifest", JSONDocument, nullable=False),
+    sa.Column("installed_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(150), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(254), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    _lock_version(),
+    sa.CheckConstraint(
+        sa.column("status").in_(USER_STATUSES), name="status"
+    ),
+)
+
+definitions = sa.Table(
+    "definitions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app", KEY, sa.ForeignKey("apps.key", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("key", KEY, nullable=False),
+    sa.Column("current_version", sa.Integer, nullable=False),
+    sa.Column("retired", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("app", "kind", "key"),
+)
+
+definition_versions = sa.Table(
+    "definition_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "definition_id",
+        sa.Integer,
+        sa.ForeignKey("definitions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("body", JSONDocument, nullable=False),
+    _created_at(),
+    sa.Column(
+        "created_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.UniqueConstraint("definition_id", "version"),
+)
+
+bundle_files = sa.Table(
+    "bundle_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app", KEY, sa.ForeignKey("apps.key", ondelete="CASCADE"), nullable=False),
+    sa.Column("path", sa.String(512), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("app", "path"),
+)
+
+departments = sa.Table(
+    "departments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", KEY, nullable=False, unique=True),
+    sa.Column("name", JSONDocument, nullable=False),
+    sa.Column(
+        "parent_id",
+        sa.Integer,
+        sa.ForeignKey("departments.id", ondelete="RESTRICT"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column(
+        "head_user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    ),
+    _created_at(),
+    _lock_version(),
+)
+
+user_departments = sa.Table(
+    "user_departments",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "department_id",
+        sa.Integer,
+        sa.ForeignKey("departments.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app", KEY, sa.ForeignKey("apps.key", ondelete="CASCADE"), nullable=True),
+    sa.Column("key", KEY, nullable=False),
+    sa.Column("label", JSONDocument, nullable=False),
+    _created_at(),
+    _lock_version(),
+    # NULLs never collide in a unique constraint, so global roles (app IS NULL) get their own.
+    sa.Index(
+        "uq_roles_app_key",
+        "app",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("app IS NOT NULL"),
+        postgresql_where=sa.text("app IS NOT NULL"),
+    ),
+    sa.Index(
+        "uq_roles_key",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("app IS NULL"),
+        postgresql_where=sa.text("app IS NULL"),
+    ),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "role_id",
+        sa.Integer,
+        sa.ForeignKey("roles.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+# No foreign key on actor_id: the log outlives the rows it talks about and is append-only.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("actor_id", sa.Integer, nullable=True, index=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_kind", sa.String(64), nullable=False),
+    sa.Column("target_key", sa.String(255), nullable=False),
+    sa.Column("detail", JSONDocument, nullable=False),
+    sa.Index("ix_audit_log_target", "target_kind", "target_key"),
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "USER_STATUSES",
+    "apps",
+    "audit_log",
+    "bundle_files",
+    "definition_versions",
+    "definitions",
+    "departments",
+    "metadata",
+    "roles",
+    "user_departments",
+    "user_roles",
+    "users",
+]
