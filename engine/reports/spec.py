@@ -1,0 +1,192 @@
+"""Report and dashboard definitions: a query over a form's dataset, a chart, and a widget grid.
+
+The report engine compiles a `ReportSpec` to one SQL statement; these models fix the format.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, JsonValue, model_validator
+from pydantic_core import PydanticCustomError
+
+from engine.forms.fields import Expr, FormRef
+from engine.labels import Label
+from engine.spec_base import Key, SpecModel
+
+REPORT_SCHEMA_VERSION = 1
+DASHBOARD_SCHEMA_VERSION = 1
+
+FieldPath = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$",
+        description="A field of the dataset: `priority`, or through a join `customer.tier`",
+    ),
+]
+
+
+class Join(SpecModel):
+    """Follow a relation or subform of the base form; `alias` names it in field paths."""
+
+    relation: FieldPath
+    alias: Key | None = None
+    kind: Literal["left", "inner"] = "left"
+
+
+class Dataset(SpecModel):
+    form: FormRef
+    joins: tuple[Join, ...] = ()
+    include_deleted: bool = False
+
+
+class Dimension(SpecModel):
+    key: Key
+    label: Label | None = None
+    field: FieldPath | None = None
+    expr: Expr | None = None
+    grain: Literal["day", "week", "month", "quarter", "year"] | None = None
+    buckets: tuple[float, ...] = Field((), description="Upper bounds of numeric buckets")
+
+    @model_validator(mode="after")
+    def _source(self) -> Dimension:
+        if (self.field is None) == (self.expr is None):
+            raise PydanticCustomError("report.dimension-source", "give field or expr, exactly one")
+        return self
+
+
+Aggregate = Literal["count", "count_distinct", "sum", "avg", "min", "max", "median", "p90"]
+
+
+class Measure(SpecModel):
+    """An aggregate, or `expr` over other measures (ratios), e.g. `met / (met + breached)`."""
+
+    key: Key
+    label: Label | None = None
+    aggregate: Aggregate | None = None
+    field: FieldPath | None = None
+    filter: Expr | None = Field(None, description="Only rows where this holds (conditional)")
+    expr: Expr | None = None
+    format: Literal["number", "percent", "money", "duration"] = "number"
+    decimals: Annotated[int, Field(ge=0, le=10)] | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> Measure:
+        if (self.aggregate is None) == (self.expr is None):
+            raise PydanticCustomError(
+                "report.measure-source", "give aggregate or expr, exactly one"
+            )
+        if self.aggregate not in (None, "count") and self.field is None:
+            raise PydanticCustomError("report.measure-source", "this aggregate needs a field")
+        return self
+
+
+class Filter(SpecModel):
+    """A condition before (`where`) or after (`having`) aggregation."""
+
+    expr: Expr
+    stage: Literal["where", "having"] = "where"
+
+
+class Sort(SpecModel):
+    by: Key
+    direction: Literal["asc", "desc"] = "asc"
+
+
+class Chart(SpecModel):
+    type: Literal[
+        "kpi",
+        "bar",
+        "column",
+        "line",
+        "area",
+        "combo",
+        "pie",
+        "ring",
+        "funnel",
+        "scatter",
+        "heatmap",
+        "map",
+        "gauge",
+        "pivot",
+        "table",
+    ]
+    x: Key | None = None
+    y: tuple[Key, ...] = ()
+    series: Key | None = None
+    stack: Literal["none", "stacked", "percent"] = "none"
+    secondary_y: tuple[Key, ...] = ()
+    options: dict[str, JsonValue] = Field({}, description="Extra ECharts options, passed as is")
+
+
+class ReportSpec(SpecModel):
+    """One query and how to show it."""
+
+    schema_version: Annotated[int, Field(ge=1, le=REPORT_SCHEMA_VERSION)] = REPORT_SCHEMA_VERSION
+    key: Key
+    label: Label
+    description: Label | None = None
+    dataset: Dataset
+    dimensions: tuple[Dimension, ...] = ()
+    measures: tuple[Measure, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    sort: tuple[Sort, ...] = ()
+    limit: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    compare: Literal["previous_period", "previous_year"] | None = None
+    chart: Chart = Chart(type="table")
+
+
+class GlobalFilter(SpecModel):
+    """A dashboard filter, bound to one field of each widget's dataset."""
+
+    key: Key
+    label: Label
+    type: Literal["date_range", "select", "multiselect", "text", "user", "department"]
+    option_set: Key | None = None
+    default: JsonValue = None
+    bindings: dict[Key, FieldPath] = Field(
+        {}, description="Widget key -> dataset field the filter applies to"
+    )
+
+
+class Widget(SpecModel):
+    key: Key
+    report: Key
+    title: Label | None = None
+    x: Annotated[int, Field(ge=0, le=23)]
+    y: Annotated[int, Field(ge=0)]
+    w: Annotated[int, Field(ge=1, le=24)]
+    h: Annotated[int, Field(ge=1, le=48)]
+    drill_down: tuple[Key, ...] = Field((), description="Finer dimensions, then the records")
+    links_to: tuple[Key, ...] = Field((), description="Widgets filtered when this one is clicked")
+
+
+class DashboardSpec(SpecModel):
+    """Widgets on a 24-column grid with shared filters."""
+
+    schema_version: Annotated[int, Field(ge=1, le=DASHBOARD_SCHEMA_VERSION)] = (
+        DASHBOARD_SCHEMA_VERSION
+    )
+    key: Key
+    label: Label
+    description: Label | None = None
+    widgets: tuple[Widget, ...] = ()
+    filters: tuple[GlobalFilter, ...] = ()
+    refresh_seconds: Annotated[int, Field(ge=10)] | None = None
+
+
+__all__ = [
+    "DASHBOARD_SCHEMA_VERSION",
+    "REPORT_SCHEMA_VERSION",
+    "Chart",
+    "DashboardSpec",
+    "Dataset",
+    "Dimension",
+    "Filter",
+    "GlobalFilter",
+    "Join",
+    "Measure",
+    "ReportSpec",
+    "Sort",
+    "Widget",
+]
