@@ -7,13 +7,17 @@ unreachable server fails the run instead of skipping).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
 from engine.storage.database import create_database_engine
+
+if TYPE_CHECKING:
+    from engine.storage.uow import UnitOfWork
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TANGRAM_TEST_DATABASE_URL")
@@ -47,3 +51,63 @@ def db_engine(db_url: str) -> Iterator[sa.Engine]:
         conn.execute(sa.text("SELECT 1"))
     yield engine
     engine.dispose()
+
+
+# --- storage fixtures (helper "storage") -------------------------------------------------------
+#
+# `migrated_engine`  session-wide engine on a database migrated to head (once per backend).
+# `conn`             per test: a connection inside an outer transaction, rolled back at teardown.
+#                    Code that commits takes `UnitOfWork(conn)`: its commits release SAVEPOINTs
+#                    and the outer rollback still discards everything.
+# `uow_factory`      per test: builds real `UnitOfWork(migrated_engine)`s whose commits are
+#                    durable. At teardown every engine table is emptied and every form table
+#                    (a name with "__") is dropped, so later tests start clean.
+
+
+def _reset_postgresql_schema(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(backend: str, db_engine: sa.Engine) -> sa.Engine:
+    """The session's engine after `alembic upgrade head` on an emptied database."""
+    from engine.storage.migrate import upgrade_database
+
+    if backend == "postgresql":
+        _reset_postgresql_schema(db_engine)
+    upgrade_database(db_engine)
+    return db_engine
+
+
+@pytest.fixture
+def conn(migrated_engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a transaction that is rolled back after the test."""
+    with migrated_engine.connect() as connection:
+        outer = connection.begin()
+        try:
+            yield connection
+        finally:
+            if outer.is_active:
+                outer.rollback()
+
+
+def _clean_committed_data(engine: sa.Engine) -> None:
+    from engine.storage.tables import metadata
+
+    with engine.begin() as connection:
+        forms = sa.MetaData()
+        forms.reflect(connection, only=lambda name, _meta: "__" in name)
+        forms.drop_all(connection)
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def uow_factory(migrated_engine: sa.Engine) -> Iterator[Callable[[], UnitOfWork]]:
+    """`uow_factory()` makes units of work that really commit; the data is wiped afterwards."""
+    from engine.storage.uow import UnitOfWork
+
+    yield lambda: UnitOfWork(migrated_engine)
+    _clean_committed_data(migrated_engine)

@@ -55,9 +55,7 @@ users = sa.Table(
     _created_at(),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     _lock_version(),
-    sa.CheckConstraint(
-        sa.column("status").in_(USER_STATUSES), name="status"
-    ),
+    sa.CheckConstraint(sa.column("status").in_(USER_STATUSES), name="status"),
 )
 
 definitions = sa.Table(

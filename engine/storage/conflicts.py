@@ -1,0 +1,99 @@
+"""Driver integrity errors turned into `ConflictError`s that name the violated constraint.
+
+PostgreSQL reports the constraint name (psycopg `diag`). SQLite reports only the table and
+columns of a unique violation; the name is rebuilt from the naming convention
+(`uq_<table>_<columns>`), which both the engine tables and the form tables follow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from engine.errors import ConflictError
+
+UNIQUE = "storage.unique-violation"
+FOREIGN_KEY = "storage.foreign-key-violation"
+NOT_NULL = "storage.not-null-violation"
+CHECK = "storage.check-violation"
+OTHER = "storage.integrity-violation"
+STALE = "storage.stale-version"
+
+_PG_CODES = {"23505": UNIQUE, "23503": FOREIGN_KEY, "23502": NOT_NULL, "23514": CHECK}
+_SQLITE_PREFIXES = (
+    ("UNIQUE constraint failed", UNIQUE),
+    ("FOREIGN KEY constraint failed", FOREIGN_KEY),
+    ("NOT NULL constraint failed", NOT_NULL),
+    ("CHECK constraint failed", CHECK),
+)
+_SQLITE_COLUMNS = re.compile(r"constraint failed: (.+)$")
+
+
+class ConstraintConflict(ConflictError):
+    """A database constraint refused a write; `constraint` names it when the backend says so."""
+
+    def __init__(self, message: str, *, code: str, constraint: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.constraint = constraint
+
+
+def translate_integrity_error(err: sa.exc.IntegrityError) -> ConstraintConflict:
+    """The `ConstraintConflict` describing a driver `IntegrityError`."""
+    orig = err.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:
+        code = _PG_CODES.get(getattr(orig, "sqlstate", None) or "", OTHER)
+        constraint = diag.constraint_name
+        detail = diag.message_detail or diag.message_primary or str(orig)
+        return ConstraintConflict(
+            _message(code, constraint, detail), code=code, constraint=constraint
+        )
+    text = str(orig)
+    code = next((c for prefix, c in _SQLITE_PREFIXES if text.startswith(prefix)), OTHER)
+    constraint = _sqlite_constraint_name(code, text)
+    return ConstraintConflict(_message(code, constraint, text), code=code, constraint=constraint)
+
+
+@contextmanager
+def translating_conflicts() -> Iterator[None]:
+    """Re-raise any `IntegrityError` raised inside the block as a `ConstraintConflict`."""
+    try:
+        yield
+    except sa.exc.IntegrityError as err:
+        raise translate_integrity_error(err) from err
+
+
+def _sqlite_constraint_name(code: str, text: str) -> str | None:
+    match = _SQLITE_COLUMNS.search(text)
+    if match is None:
+        return None
+    if code == CHECK:
+        return match.group(1).strip()
+    if code != UNIQUE:
+        return None
+    qualified = [part.strip() for part in match.group(1).split(",")]
+    table = qualified[0].split(".")[0]
+    columns = [part.split(".", 1)[-1] for part in qualified]
+    return f"uq_{table}_{'_'.join(columns)}"
+
+
+def _message(code: str, constraint: str | None, detail: str) -> str:
+    kind = code.removeprefix("storage.").replace("-", " ")
+    where = f" ({constraint})" if constraint else ""
+    return f"{kind}{where}: {detail}"
+
+
+__all__ = [
+    "CHECK",
+    "FOREIGN_KEY",
+    "NOT_NULL",
+    "OTHER",
+    "STALE",
+    "UNIQUE",
+    "ConstraintConflict",
+    "translate_integrity_error",
+    "translating_conflicts",
+]
