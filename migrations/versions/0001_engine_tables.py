@@ -56,7 +56,7 @@ def upgrade() -> None:
         _version(),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("username", name="uq_users_username"),
-        sa.CheckConstraint("status IN ('active', 'disabled')", name="ck_users_status"),
+        sa.CheckConstraint("status IN ('active', 'disabled')", name=op.f("ck_users_status")),
     )
     op.create_table(
         "audit_log",
