@@ -7,6 +7,7 @@ its canonical form; `check_bundle` validates without a database.
 from engine.bundles._archive import BundleSource
 from engine.bundles.bundle import Bundle
 from engine.bundles.check import CheckReport, check_bundle, format_problem, format_problems
+from engine.bundles.documents import parse_document, validate_document
 from engine.bundles.dump import (
     Format,
     canonical_definition,
@@ -17,7 +18,7 @@ from engine.bundles.dump import (
 )
 from engine.bundles.kinds import DEFAULT_KINDS, KindRegistry, LazyKinds
 from engine.bundles.limits import DEFAULT_LIMITS, BundleLimits
-from engine.bundles.loader import is_bundle_folder, load_bundle, parse_document
+from engine.bundles.loader import is_bundle_folder, load_bundle
 from engine.bundles.manifest import BundleDependency, BundleManifest
 from engine.bundles.versions import Version, VersionRange, parse_range, parse_version
 
@@ -47,5 +48,6 @@ __all__ = [
     "parse_range",
     "parse_version",
     "render_bundle",
+    "validate_document",
     "zip_bundle",
 ]

@@ -27,6 +27,13 @@ _CODES = {
 }
 
 
+def _code(error_type: str) -> str:
+    """Our code for a pydantic error type; validators' own `<area>.<name>` codes pass through."""
+    if error_type in _CODES:
+        return _CODES[error_type]
+    return error_type if "." in error_type else "bundle.invalid-value"
+
+
 def _real_segments(loc: Sequence[int | str], data: Any, error_type: str) -> list[int | str]:
     """The loc segments that exist in `data` (plus a final missing key)."""
     segments: list[int | str] = []
@@ -147,7 +154,7 @@ def _to_problem(details: ErrorDetails, root: type[BaseModel], data: Any) -> Prob
     if kind == "union_tag_invalid":
         message = f"unknown type {_strip_quotes(str(details.get('ctx', {}).get('tag', '')))!r}"
     return Problem(
-        code=_CODES.get(kind, "bundle.invalid-value"),
+        code=_code(kind),
         path=to_pointer(segments),
         message=message,
         hint=_hint(details, root, segments, data),

@@ -2,7 +2,8 @@
 
 A definition is dumped as its model's JSON form without default values, keys in model field
 order. Two things are kept even when they equal their defaults, because reading the file
-back needs them: `schema_version` at the top, and every `type` tag of a tagged union.
+back needs them: `schema_version` at the top, and every tag of a tagged union (a field typed
+as a single-valued Literal, i.e. `type`), which is placed right after `key`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ Format = Literal["yaml", "json"]
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
-def _is_literal(annotation: Any) -> bool:
+def _is_tag(annotation: Any) -> bool:
+    """A single-valued Literal: the tag of a union member, kept even when it is the default."""
     if typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
-    return typing.get_origin(annotation) is Literal
+    return typing.get_origin(annotation) is Literal and len(typing.get_args(annotation)) == 1
 
 
 def _restore(value: Any, dumped: Any, top: bool = False) -> Any:
@@ -44,15 +46,27 @@ def _restore(value: Any, dumped: Any, top: bool = False) -> Any:
 
 def _restore_model(model: BaseModel, dumped: dict[str, Any], top: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    tags: dict[str, Any] = {}
     for name, info in type(model).model_fields.items():
         alias = info.serialization_alias or info.alias or name
         value = getattr(model, name)
-        if alias in dumped:
+        if _is_tag(info.annotation):
+            tags[alias] = to_jsonable_python(value)
+        elif alias in dumped:
             out[alias] = _restore(value, dumped[alias])
-        elif _is_literal(info.annotation) or (top and name == "schema_version"):
+        elif top and name == "schema_version":
             out[alias] = to_jsonable_python(value)
-    out.update((k, v) for k, v in dumped.items() if k not in out)
-    return out
+    out.update((k, v) for k, v in dumped.items() if k not in out and k not in tags)
+    return _place_tags(out, tags)
+
+
+def _place_tags(out: dict[str, Any], tags: dict[str, Any]) -> dict[str, Any]:
+    """Tags go right after `key` (or first), so `- key: x / type: text` reads naturally."""
+    if not tags:
+        return out
+    items = list(out.items())
+    at = next((i + 1 for i, (k, _) in enumerate(items) if k == "key"), 0)
+    return dict(items[:at] + list(tags.items()) + items[at:])
 
 
 def canonical_definition(spec: BaseModel) -> dict[str, Any]:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
 
 import engine
 from engine.bundles._archive import BundleSource, RawBundle, read_source
-from engine.bundles._json import parse_json
-from engine.bundles._pydantic import validation_problems
-from engine.bundles._yaml import parse_yaml
 from engine.bundles.bundle import Bundle
+from engine.bundles.documents import parse_document, validate_document
 from engine.bundles.kinds import (
     DEFAULT_KINDS,
     DEFINITION_SUFFIXES,
@@ -24,7 +19,7 @@ from engine.bundles.kinds import (
 )
 from engine.bundles.limits import DEFAULT_LIMITS, BundleLimits
 from engine.bundles.manifest import BundleManifest
-from engine.bundles.semantics import check_semantics
+from engine.bundles.semantics import BundleView, check_semantics
 from engine.bundles.versions import parse_range
 from engine.errors import DefinitionError, Problem
 from engine.spec_base import SpecModel
@@ -66,28 +61,6 @@ def _unexpected(name: str, kinds: KindRegistry) -> Problem:
     )
 
 
-def parse_document(name: str, data: bytes, limits: BundleLimits) -> tuple[Any, list[Problem]]:
-    """Decode and parse one YAML or JSON file; problems come back located in `name`."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        message = f"file is not UTF-8 (byte {err.start})"
-        return None, [Problem("bundle.encoding", "", message, source=name)]
-    parse = parse_json if name.endswith(".json") else parse_yaml
-    value, problems = parse(text, limits)
-    return value, [p.located(source=name) for p in problems]
-
-
-def _validate(model: type[BaseModel], name: str, value: Any) -> tuple[Any, list[Problem]]:
-    if not isinstance(value, dict):
-        problem = Problem("bundle.not-a-mapping", "", "the file must hold a mapping of keys")
-        return None, [problem.located(source=name)]
-    try:
-        return model.model_validate(value), []
-    except ValidationError as err:
-        return None, [p.located(source=name) for p in validation_problems(err, model, value)]
-
-
 def _engine_problems(manifest: BundleManifest, name: str, engine_version: str) -> list[Problem]:
     if parse_range(manifest.engine).contains(engine_version):
         return []
@@ -117,7 +90,7 @@ def _load_manifest(
     value, problems = parse_document(name, raw.files[name], limits)
     if problems:
         return None, extra + problems
-    manifest, problems = _validate(BundleManifest, name, value)
+    manifest, problems = validate_document(BundleManifest, name, value)
     if manifest is None:
         return None, extra + problems
     return manifest, extra + _engine_problems(manifest, name, engine_version)
@@ -129,7 +102,7 @@ def _load_definition(
     value, problems = parse_document(name, data, limits)
     if problems:
         return None, problems
-    spec, problems = _validate(model, name, value)
+    spec, problems = validate_document(model, name, value)
     stem = PurePosixPath(name).stem
     key = value.get("key") if isinstance(value, dict) else None
     if isinstance(key, str) and key != stem:
@@ -211,16 +184,16 @@ def load_bundle(
     problems.extend(manifest_problems)
     collected = _load_definitions(raw, layout, kinds, limits)
     problems.extend(collected.problems)
-    problems.extend(
-        check_semantics(collected.definitions, collected.sources, kinds, collected.present)
-    )
+    files = {name: raw.files[name] for name in layout.opaque}
+    view = BundleView(collected.definitions, collected.sources, files, collected.present, limits)
+    problems.extend(check_semantics(view, kinds))
     if problems or manifest is None:
         raise DefinitionError(problems)
     return Bundle(
         manifest=manifest,
         definitions=collected.definitions,
         sources=collected.sources,
-        files={name: raw.files[name] for name in layout.opaque},
+        files=files,
     )
 
 
@@ -229,4 +202,4 @@ def is_bundle_folder(path: Path) -> bool:
     return any((path / name).is_file() for name in MANIFEST_NAMES)
 
 
-__all__ = ["is_bundle_folder", "load_bundle", "parse_document"]
+__all__ = ["is_bundle_folder", "load_bundle"]

@@ -10,34 +10,68 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from engine.bundles._pointer import escape_segment
+from engine.bundles.documents import parse_document, validate_document
+from engine.bundles.limits import BundleLimits
 from engine.errors import DefinitionError, Problem
 from engine.spec_base import SpecModel
 
 Definitions = Mapping[str, Mapping[str, SpecModel]]
 Sources = Mapping[tuple[str, str], str]
-Checker = Callable[[str, Definitions, Sources], list[Problem]]
 
 REFERENCE_KEYS: Mapping[str, str] = {
     "form": "forms",
     "report": "reports",
     "dashboard": "dashboards",
 }
+OPTION_SETS_FILE = "data/option_sets.yaml"
 
 
-def _check_forms(kind: str, definitions: Definitions, sources: Sources) -> list[Problem]:
+@dataclass(frozen=True, slots=True)
+class BundleView:
+    """What semantic checks see: the valid definitions, where they came from, opaque files."""
+
+    definitions: Definitions
+    sources: Sources
+    files: Mapping[str, bytes]
+    present: Mapping[str, set[str]]
+    limits: BundleLimits
+
+
+Checker = Callable[[str, BundleView], list[Problem]]
+
+
+def _shared_option_sets(view: BundleView) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The option sets of `data/option_sets.yaml`, validated (None when the file is absent)."""
+    from engine.forms.spec import OptionSetsFile
+
+    data = view.files.get(OPTION_SETS_FILE)
+    if data is None:
+        return None, []
+    value, problems = parse_document(OPTION_SETS_FILE, data, view.limits)
+    if problems:
+        return None, problems
+    parsed, problems = validate_document(OptionSetsFile, OPTION_SETS_FILE, value)
+    if parsed is None:
+        return None, problems
+    return {s.key: s for s in parsed.option_sets}, []
+
+
+def _check_forms(kind: str, view: BundleView) -> list[Problem]:
     """Compile every form against all the bundle's forms; locate each problem in its file."""
-    from engine.forms.compiler import compile_form  # the forms engine is optional here
+    from engine.forms.compiler import compile_form
 
-    forms = definitions[kind]
-    problems: list[Problem] = []
+    option_sets, problems = _shared_option_sets(view)
+    forms = view.definitions[kind]
     for key, spec in sorted(forms.items()):
         try:
-            compile_form(spec, forms=forms)
+            compile_form(spec, forms=forms, option_sets=option_sets)  # type: ignore[arg-type]
         except DefinitionError as err:
-            problems.extend(p.located(source=sources[(kind, key)]) for p in err.problems)
+            source = view.sources[(kind, key)]
+            problems.extend(p.located(source=source) for p in err.problems)
     return problems
 
 
@@ -64,11 +98,10 @@ def _references(value: Any, pointer: str) -> Iterator[tuple[str, str, str]]:
             yield from _references(item, f"{pointer}/{index}")
 
 
-def _check_references(
-    kind: str, definitions: Definitions, sources: Sources, present: Mapping[str, set[str]]
-) -> list[Problem]:
+def _check_references(kind: str, view: BundleView) -> list[Problem]:
     problems = []
-    for key, spec in sorted(definitions[kind].items()):
+    present = view.present
+    for key, spec in sorted(view.definitions[kind].items()):
         dumped = spec.model_dump(mode="json", by_alias=True)
         for pointer, target, name in _references(dumped, ""):
             if target not in present or "." in name or name in present[target]:
@@ -80,36 +113,25 @@ def _check_references(
                     pointer,
                     f"no {target[:-1]} {name!r} in this bundle",
                     hint=f"did you mean {guess[0]!r}?" if guess else None,
-                    source=sources[(kind, key)],
+                    source=view.sources[(kind, key)],
                 )
             )
     return problems
 
 
-def check_semantics(
-    definitions: Definitions,
-    sources: Sources,
-    models: Mapping[str, type[SpecModel]],
-    present: Mapping[str, set[str]],
-) -> list[Problem]:
+def check_semantics(view: BundleView, models: Mapping[str, type[SpecModel]]) -> list[Problem]:
     """All cross-definition problems of a bundle whose definitions passed their shape checks.
 
-    Args:
-        definitions: the valid definitions by kind and key.
-        sources: (kind, key) → file name, used to locate problems.
-        models: kind → spec class, choosing each kind's checker.
-        present: kind → every key with a file, valid or not (so one bad file does not also
-            make every reference to it a problem).
+    `models` (kind → spec class) chooses each kind's checker: forms are compiled, other kinds
+    get the reference check. `view.present` holds every key with a file, valid or not, so
+    one bad file does not also make every reference to it a problem.
     """
     checkers = _checkers()
     problems: list[Problem] = []
-    for kind in sorted(definitions):
-        checker = checkers.get(models[kind])
-        if checker is not None:
-            problems.extend(checker(kind, definitions, sources))
-        else:
-            problems.extend(_check_references(kind, definitions, sources, present))
+    for kind in sorted(view.definitions):
+        checker = checkers.get(models[kind], _check_references)
+        problems.extend(checker(kind, view))
     return problems
 
 
-__all__ = ["REFERENCE_KEYS", "check_semantics"]
+__all__ = ["OPTION_SETS_FILE", "REFERENCE_KEYS", "BundleView", "check_semantics"]
