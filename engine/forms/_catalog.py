@@ -134,6 +134,10 @@ def catalog_names(
             if target is not None:
                 inner = f"{prefix}{field.key}."
                 names.update(catalog_names(target.fields, forms, prefix=inner, hops=hops + 1))
+    for field in fields:
+        if isinstance(field, f.LookupField):
+            through = names.get(f"{prefix}{field.relation}.{field.field}")
+            names[prefix + field.key] = through or "any"
     return names
 
 

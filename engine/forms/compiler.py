@@ -195,7 +195,9 @@ def _check_relation(ctx: _Context, item: f.RelationField, path: str, owner: obje
             )
     if target is not None and item.filter is not None:
         names = _catalog.catalog_names(target.fields, ctx.forms)
-        _check_expr(ctx, item.filter, f"{path}/filter", _catalog.build_catalog(names), "boolean")
+        own = _catalog.catalog_names(ctx.spec.fields, None, prefix="$record.")
+        catalog = _catalog.build_catalog({**names, **own})
+        _check_expr(ctx, item.filter, f"{path}/filter", catalog, "boolean")
 
 
 def _siblings(ctx: _Context, owner: f.SubformField | None) -> dict[str, object]:
@@ -247,15 +249,19 @@ def _check_rollup(ctx: _Context, item: f.RollupField, path: str, owner: object) 
         _check_expr(ctx, item.filter, f"{path}/filter", _catalog.build_catalog(names), "boolean")
 
 
-def _check_choice(ctx: _Context, item: f._Choice, path: str, owner: object) -> None:
-    name = item.option_set
+def _check_option_set(ctx: _Context, name: str | None, path: str) -> None:
     if name is None or any(s.key == name for s in ctx.spec.option_sets):
         return
     if ctx.option_sets is not None and name not in ctx.option_sets:
         ctx.report("form.unknown-option-set", f"{path}/option_set", f"no option set {name!r}")
 
 
+def _check_choice(ctx: _Context, item: f._Choice, path: str, owner: object) -> None:
+    _check_option_set(ctx, item.option_set, path)
+
+
 def _check_formula(ctx: _Context, item: f.FormulaField, path: str, owner: object) -> None:
+    _check_option_set(ctx, item.option_set, path)
     expected = _catalog.RESULT_TYPES[item.result_type]
     _check_expr(ctx, item.expr, f"{path}/expr", _catalog_for(ctx, owner), expected)
 
@@ -307,7 +313,8 @@ def _check_expr(
         actual = check(expression, catalog)
     except ExpressionError as err:
         problem = to_problem(err, path=path, source=None)
-        ctx.problems.append(problem)
+        hint = f"expression error {err.code}"
+        ctx.report("form.bad-expression", path, problem.message, hint=hint)
         return
     ctx.expressions[path] = expression
     if expected is not None and not _compatible(actual, expected):

@@ -394,6 +394,7 @@ class FormulaField(_Base):
     type: Literal["formula"] = "formula"
     expr: Expr
     result_type: ResultType
+    option_set: Key | None = Field(None, description="Show a text result with these labels")
     decimals: Annotated[int, Field(ge=0, le=10)] | None = None
 
 
