@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from engine.bundles.kinds import MANIFEST_NAMES
@@ -33,11 +33,13 @@ class RawBundle:
     files: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     total: int = 0
+    fatal: bool = False  # a cap was hit: the files read so far are not the whole bundle
 
     def add(self, name: str, data: bytes, limits: BundleLimits) -> bool:
         """Keep one file; False once the bundle's total size cap is passed."""
         self.total += len(data)
         if self.total > limits.max_total_bytes:
+            self.fatal = True
             self.problems.append(
                 Problem(
                     "bundle.too-large",
@@ -53,8 +55,9 @@ class RawBundle:
 
 def _is_ignored(name: str) -> bool:
     """Editor and OS litter (`.DS_Store`, `.git/`, `__MACOSX/`) is skipped, never loaded."""
-    parts = PurePosixPath(name).parts
-    return any(p.startswith(".") for p in parts) or (bool(parts) and parts[0] == "__MACOSX")
+    parts = name.replace("\\", "/").split("/")
+    hidden = any(p.startswith(".") and p not in (".", "..") for p in parts)
+    return hidden or parts[0] == "__MACOSX"
 
 
 def _too_large(name: str, limits: BundleLimits) -> Problem:
@@ -76,22 +79,24 @@ def _read_capped(handle: BinaryIO, cap: int) -> bytes | None:
 
 
 def _folder_entries(root: Path) -> Iterator[tuple[str, Path]]:
+    """Files (and symlinked folders) under `root`, skipping hidden folders such as `.git`."""
     for directory, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         here = Path(directory)
         for name in sorted(filenames) + [d for d in dirnames if (here / d).is_symlink()]:
             path = here / name
-            yield path.relative_to(root).as_posix(), path
+            relative = path.relative_to(root).as_posix()
+            if not _is_ignored(relative):
+                yield relative, path
 
 
 def read_folder(root: Path, limits: BundleLimits) -> RawBundle:
     """Read every file under `root`; symlinks are refused rather than followed."""
     raw = RawBundle()
     for count, (name, path) in enumerate(_folder_entries(root), start=1):
-        if _is_ignored(name):
-            continue
         if count > limits.max_members:
             raw.problems.append(_too_many(limits))
+            raw.fatal = True
             break
         if path.is_symlink():
             raw.problems.append(_symlink(name))
@@ -150,13 +155,16 @@ def _read_member(
 def read_zip(archive: zipfile.ZipFile, limits: BundleLimits) -> RawBundle:
     """Read every member of `archive` into memory, checking each one first."""
     raw = RawBundle()
-    members = [i for i in archive.infolist() if not i.is_dir() and not _is_ignored(i.filename)]
+    members = [i for i in archive.infolist() if not i.is_dir()]
     if len(members) > limits.max_members:
         raw.problems.append(_too_many(limits))
+        raw.fatal = True
         return raw
     for info in members:
         problem = _member_problem(info)
         name = _normalise(info.filename)
+        if problem is None and _is_ignored(name):
+            continue
         if problem is None and name in raw.files:
             problem = Problem("bundle.duplicate-file", "", "zip holds this path twice", source=name)
         if problem is not None:

@@ -77,6 +77,16 @@ def _field_type(model: type[BaseModel], name: str) -> Any:
     return None
 
 
+def _item_type(container: Any, segment: int | str) -> Any:
+    """The type of one item of list[X], tuple[X, ...], tuple[A, B] or dict[K, V]."""
+    origin, args = typing.get_origin(container), typing.get_args(container)
+    if origin not in (list, tuple, dict, set, frozenset) or not args:
+        return None
+    if origin is tuple and args[-1] is not Ellipsis:
+        return args[segment] if isinstance(segment, int) and segment < len(args) else None
+    return args[0] if origin is not dict else args[-1]
+
+
 def _pick_model(candidates: list[Any], data: Any) -> type[BaseModel] | None:
     models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
     if len(models) > 1 and isinstance(data, dict) and "type" in data:
@@ -98,12 +108,7 @@ def model_at(
         if model is not None and isinstance(segment, str):
             candidates = _unwrap(_field_type(model, segment))
         else:
-            candidates = [
-                arg
-                for c in candidates
-                if typing.get_origin(c) in (list, tuple, dict, set, frozenset)
-                for arg in _unwrap(typing.get_args(c)[-1] if typing.get_args(c) else Any)
-            ]
+            candidates = [arg for c in candidates for arg in _unwrap(_item_type(c, segment))]
         try:
             current = current[segment]
         except (KeyError, IndexError, TypeError):

@@ -47,6 +47,7 @@ def _classify(names: list[str], kinds: KindRegistry) -> _Layout:
             layout.definitions[parts[0]].append(name)
         else:
             layout.unexpected.append(name)
+    layout.manifests.sort(key=MANIFEST_NAMES.index)
     return layout
 
 
@@ -175,6 +176,8 @@ def load_bundle(
         DefinitionError: with every problem found, each located by file and JSON pointer.
     """
     raw = read_source(source, limits)
+    if raw.fatal:
+        raise DefinitionError(raw.problems)
     layout = _classify(list(raw.files), kinds)
     problems = list(raw.problems)
     problems.extend(_unexpected(name, kinds) for name in layout.unexpected)
