@@ -93,9 +93,6 @@ def test_total_size_and_member_count_caps() -> None:
         lambda: load(zip_bytes(files), limits=BundleLimits(max_total_bytes=5000))
     )
     assert [p.code for p in problems] == ["bundle.too-large"]
-    problems = problems_of(
-        lambda: load(zip_bytes(files), limits=BundleLimits(max_total_bytes=5000))
-    )
     problems = problems_of(lambda: load(zip_bytes(files), limits=BundleLimits(max_members=10)))
     assert [p.code for p in problems] == ["bundle.too-many-files"]
 
@@ -135,3 +132,9 @@ def test_folder_file_cap(tree: Tree) -> None:
     root = tree({**BASE, "data/big.bin": b"x" * 2000})
     problems = problems_of(lambda: load(root, limits=BundleLimits(max_file_bytes=1000)))
     assert located(problems) == {("bundle.file-too-large", "data/big.bin", "")}
+
+
+def test_litter_is_ignored(tree: Tree) -> None:
+    files = {**BASE, ".git/HEAD": "ref", "forms/.ticket.yaml.swp": b"\0", "__MACOSX/x": "y"}
+    assert load(zip_bytes(files)).counts() == {"flows": 0, "forms": 1}  # type: ignore[attr-defined]
+    assert load(tree(files)).counts() == {"flows": 0, "forms": 1}  # type: ignore[attr-defined]
