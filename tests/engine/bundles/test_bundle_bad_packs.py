@@ -92,7 +92,8 @@ def test_relation_to_unknown_form_and_other_kinds_references(tree: Tree) -> None
             "fields:\n  - {key: c, type: relation, form: custmer}\n",
             "dashboards/main.yaml": "key: main\nlabel: M\n"
             "widgets:\n  - {key: w, report: nope, x: 0, y: 0, w: 6, h: 4}\n",
-            "menus/main.yaml": "key: main\nlabel: M\nitems:\n  - {key: a, label: A, form: tickets}\n",
+            "menus/main.yaml": "key: main\nlabel: M\n"
+            "items:\n  - {key: a, label: A, form: tickets}\n",
             "roles/agent.yaml": "key: agent\nlabel: A\n"
             "permissions:\n  - {form: customer}\n  - {form: device}\n",
         }
