@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from engine.errors import ConflictError
+from engine.storage.names import unique_index_name
 
 UNIQUE = "storage.unique-violation"
 FOREIGN_KEY = "storage.foreign-key-violation"
@@ -77,7 +78,7 @@ def _sqlite_constraint_name(code: str, text: str) -> str | None:
     qualified = [part.strip() for part in match.group(1).split(",")]
     table = qualified[0].split(".")[0]
     columns = [part.split(".", 1)[-1] for part in qualified]
-    return f"uq_{table}_{'_'.join(columns)}"
+    return unique_index_name(table, columns)
 
 
 def _message(code: str, constraint: str | None, detail: str) -> str:
