@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from engine.bundles.kinds import MANIFEST_NAMES
 from engine.bundles.limits import BundleLimits
@@ -73,7 +73,7 @@ def _too_many(limits: BundleLimits) -> Problem:
     return Problem("bundle.too-many-files", "", f"more than {limits.max_members} files")
 
 
-def _read_capped(handle: BinaryIO, cap: int) -> bytes | None:
+def _read_capped(handle: IO[bytes], cap: int) -> bytes | None:
     data = handle.read(cap + 1)
     return None if len(data) > cap else data
 

@@ -8,6 +8,7 @@ A range is comma-separated comparators, all of which must hold: `>=0.1,<1.0`, `=
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _SEMVER = re.compile(
@@ -74,13 +75,21 @@ def parse_loose_version(text: str) -> Version:
     return Version(int(major), int(minor or 0), int(patch or 0), _prerelease(pre))
 
 
-_OPERATORS = {
+def _equal(a: Version, b: Version) -> bool:
+    return a._sort_key() == b._sort_key()
+
+
+def _not_equal(a: Version, b: Version) -> bool:
+    return a._sort_key() != b._sort_key()
+
+
+_OPERATORS: dict[str, Callable[[Version, Version], bool]] = {
     ">=": Version.__ge__,
     "<=": Version.__le__,
     ">": Version.__gt__,
     "<": Version.__lt__,
-    "==": lambda a, b: a._sort_key() == b._sort_key(),
-    "!=": lambda a, b: a._sort_key() != b._sort_key(),
+    "==": _equal,
+    "!=": _not_equal,
 }
 
 
