@@ -65,3 +65,14 @@ def test_validator_codes_pass_through(tree: Tree) -> None:
     assert [(p.code, p.source, p.path) for p in problems] == [
         ("menu.bad-item", "menus/main.yaml", "/items/0")
     ]
+
+
+def test_every_bundle_code_is_documented() -> None:
+    import re
+
+    used = set()
+    for path in (ROOT / "engine" / "bundles").glob("*.py"):
+        used |= set(re.findall(r'"(bundle\.[a-z]+(?:-[a-z]+)+|bundle\.[a-z]+)"', path.read_text()))
+    used -= {"bundle.yaml", "bundle.yml", "bundle.json"}  # manifest file names, not codes
+    documented = set(re.findall(r"`(bundle\.[a-z-]+)`", (ROOT / "docs" / "errors.md").read_text()))
+    assert used and used <= documented
