@@ -100,7 +100,7 @@ def compare(a: Any, b: Any) -> int | None:
     if a is None or b is None:
         return None
     x, y = comparable(a, b)
-    return (x > y) - (x < y)
+    return int(x > y) - int(x < y)
 
 
 __all__ = [

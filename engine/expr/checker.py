@@ -140,7 +140,7 @@ class _Checker:
     def _membership(self, node: Membership) -> ExprType:
         operand = self.infer(node.operand)
         types = [operand] + [self.infer(item) for item in node.items]
-        unify_all((node.operand, *node.items), types, "the list after IN")
+        unify_all((node.operand, *node.items), types, "the list after IN", widen=True)
         return T.BOOLEAN
 
     def _call(self, node: Call) -> ExprType:

@@ -75,15 +75,25 @@ def expect(node: Node, actual: ExprType, wanted: ExprType, what: str) -> None:
         )
 
 
-def unify_all(nodes: Sequence[Node], types: Sequence[ExprType], what: str) -> ExprType:
+def unify_all(
+    nodes: Sequence[Node], types: Sequence[ExprType], what: str, *, widen: bool = False
+) -> ExprType:
+    """The common type of values that `what` may return (or compare, when `widen`).
+
+    Only comparisons widen a date to a datetime: a returned value keeps one exact type, so the
+    Python and SQL evaluators cannot disagree on whether a date came back as a datetime.
+    """
     result = T.NULL
     for node, kind in zip(nodes, types, strict=True):
         merged = unify(result, kind)
+        if not widen and merged is not None and {result.kind, kind.kind} == {"date", "datetime"}:
+            merged = None
         if merged is None:
             raise ExpressionError.at(
                 node.pos,
                 f"{what} mixes {result.name} and {kind.name}",
                 code="expr.type-mismatch",
+                hint='convert dates with DATEADD(x, 0, "hour") to mix them with datetimes',
             )
         result = merged
     return result
@@ -94,7 +104,7 @@ def unit_of(call: Call, index: int) -> str:
     node = call.args[index]
     if not isinstance(node, Literal) or not isinstance(node.value, str):
         raise ExpressionError.at(
-            node.pos, f"{call.name} needs a literal unit such as \"day\"", code="expr.invalid-unit"
+            node.pos, f'{call.name} needs a literal unit such as "day"', code="expr.invalid-unit"
         )
     unit = node.value.lower()
     if unit not in UNITS:
@@ -127,9 +137,7 @@ def _if_rule(call: Call, types: Sequence[ExprType]) -> ExprType:
 
 def _ifs_rule(call: Call, types: Sequence[ExprType]) -> ExprType:
     if len(call.args) % 2:
-        raise ExpressionError.at(
-            call.pos, "IFS takes condition/value pairs", code="expr.arity"
-        )
+        raise ExpressionError.at(call.pos, "IFS takes condition/value pairs", code="expr.arity")
     for i in range(0, len(call.args), 2):
         expect(call.args[i], types[i], T.BOOLEAN, f"condition {i // 2 + 1} of IFS")
     return unify_all(call.args[1::2], types[1::2], "IFS")

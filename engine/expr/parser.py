@@ -65,21 +65,30 @@ def _syntax_error(err: UnexpectedInput, text: str) -> ExpressionError:
     line, column = getattr(err, "line", -1), getattr(err, "column", -1)
     offset = getattr(err, "pos_in_stream", None) or 0
     if isinstance(err, UnexpectedEOF) or line in (-1, None):
-        line = text.count("\n") + 1
-        column = len(text) - (text.rfind("\n") + 1) + 1
-        offset = len(text)
-        what = "unexpected end of expression"
-    elif isinstance(err, UnexpectedToken):
+        return _end_of_input(text)
+    if isinstance(err, UnexpectedToken):
         token = err.token
         if token.type == "$END":
-            return _syntax_error(UnexpectedEOF([]), text)
+            return _end_of_input(text)
         what = f"unexpected {token.value!r}"
         offset = token.start_pos or offset
     elif isinstance(err, UnexpectedCharacters):
-        what = f"unexpected character {text[err.pos_in_stream]!r}"
+        what = f"unexpected character {text[err.pos_in_stream or 0]!r}"
     else:
         what = "syntax error"
     return ExpressionError(what, code="expr.syntax", line=line, column=column, offset=offset)
+
+
+def _end_of_input(text: str) -> ExpressionError:
+    line = text.count("\n") + 1
+    column = len(text) - (text.rfind("\n") + 1) + 1
+    return ExpressionError(
+        "unexpected end of expression",
+        code="expr.syntax",
+        line=line,
+        column=column,
+        offset=len(text),
+    )
 
 
 def _pos(token: Token) -> Position:
@@ -118,7 +127,7 @@ def _unescape(body: str, token: Token) -> str:
                 line=token.line or 1,
                 column=column,
                 offset=(token.start_pos or 0) + i + 1,
-                hint='use \\" \\\' \\\\ \\n \\t \\r or \\uXXXX',
+                hint="use \\\" \\' \\\\ \\n \\t \\r or \\uXXXX",
             )
         out.append(_ESCAPES[nxt])
         i += 2
