@@ -4,6 +4,13 @@ from engine.storage.audit import AuditLog
 from engine.storage.conflicts import ConstraintConflict, translate_integrity_error
 from engine.storage.database import create_database_engine, is_postgresql, normalise_url
 from engine.storage.definitions import BundleFileStore, DefinitionStore
+from engine.storage.form_tables import (
+    FormTablePlan,
+    apply_form_table_plan,
+    apply_form_table_plans,
+    plan_form_table,
+    plan_form_tables,
+)
 from engine.storage.identity import DepartmentStore, RoleStore, UserStore
 from engine.storage.migrate import current_revision, head_revision, upgrade_database
 from engine.storage.records import (
@@ -31,17 +38,22 @@ __all__ = [
     "DefinitionVersionRecord",
     "DepartmentRecord",
     "DepartmentStore",
+    "FormTablePlan",
     "PublishResult",
     "RoleRecord",
     "RoleStore",
     "UnitOfWork",
     "UserRecord",
     "UserStore",
+    "apply_form_table_plan",
+    "apply_form_table_plans",
     "create_database_engine",
     "current_revision",
     "head_revision",
     "is_postgresql",
     "normalise_url",
+    "plan_form_table",
+    "plan_form_tables",
     "translate_integrity_error",
     "upgrade_database",
 ]

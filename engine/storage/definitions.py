@@ -238,7 +238,7 @@ class BundleFileStore:
             )
         return BundleFileRecord(**row._mapping)
 
-    def list(self, *, app: str) -> list[BundleFileRecord]:
+    def list_files(self, *, app: str) -> list[BundleFileRecord]:
         """The files of `app` without their content, ordered by path."""
         query = (
             sa.select(*_FILE_COLUMNS).where(bundle_files.c.app == app).order_by(bundle_files.c.path)

@@ -141,13 +141,38 @@ def apply_form_table_plan(conn: sa.Connection, plan: FormTablePlan) -> None:
         DefinitionError: the plan has problems; nothing is changed.
         ConflictError: the data refuses a step (e.g. duplicates under a new unique index).
     """
-    if plan.problems:
-        raise DefinitionError(plan.problems)
+    apply_form_table_plans(conn, [plan])
+
+
+def plan_form_tables(
+    conn: sa.Connection, *, app: str, forms: Sequence[Any]
+) -> tuple[FormTablePlan, ...]:
+    """Plans for every form of one publish, relation targets before the forms pointing at them."""
+    planned = {form_table_name(app, str(form.key)) for form in forms}
+    return tuple(
+        plan_form_table(conn, app=app, form=form, planned_tables=planned)
+        for form in _order_by_relations(app, forms)
+    )
+
+
+def apply_form_table_plans(conn: sa.Connection, plans: Sequence[FormTablePlan]) -> None:
+    """Apply several plans together: all new tables first, then columns and indexes.
+
+    Forms that point at each other get their tables; on PostgreSQL a foreign key to a table
+    that does not exist yet is added once it does.
+    """
+    problems = [problem for plan in plans for problem in plan.problems]
+    if problems:
+        raise DefinitionError(problems)
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     operations = Operations(MigrationContext.configure(conn, opts={"target_metadata": metadata}))
+    steps = [step for plan in plans for step in plan.steps]
+    creates = [step.table for step in steps if isinstance(step, CreateTable)]
     with translating_conflicts():
-        for step in plan.steps:
-            _APPLIERS[type(step)](operations, step)
+        _create_tables(operations, creates, set(sa.inspect(conn).get_table_names()))
+        for step in steps:
+            if not isinstance(step, CreateTable):
+                _APPLIERS[type(step)](operations, step)
 
 
 def describe(plan: FormTablePlan) -> list[str]:
@@ -243,11 +268,14 @@ class _TableBuilder:
 
     def _add_indexes(self, table: sa.Table, unique: list[list[str]], indexed: list[str]) -> None:
         soft_deleted = "deleted_at" in table.c
-        where = {"sqlite_where": sa.text(LIVE_ROWS), "postgresql_where": sa.text(LIVE_ROWS)}
+        where: dict[str, Any] = {
+            "sqlite_where": sa.text(LIVE_ROWS),
+            "postgresql_where": sa.text(LIVE_ROWS),
+        }
         for names in unique:
             columns = [table.c[n] for n in names]
             # Soft-deleted records must not block a new record with the same value.
-            extra = where if soft_deleted else {}
+            extra: dict[str, Any] = where if soft_deleted else {}
             sa.Index(unique_index_name(table.name, names), *columns, unique=True, **extra)
         for column_name in indexed:
             sa.Index(index_name(table.name, [column_name]), table.c[column_name])
@@ -281,7 +309,10 @@ def _build_desired(app: str, form: Any) -> _Desired:
 
 def _add_form_constraints(table: sa.Table, by_field: dict[str, list[str]], form: Any) -> None:
     """Composite `unique` and `indexes` of the form (lists of field keys)."""
-    where = {"sqlite_where": sa.text(LIVE_ROWS), "postgresql_where": sa.text(LIVE_ROWS)}
+    where: dict[str, Any] = {
+        "sqlite_where": sa.text(LIVE_ROWS),
+        "postgresql_where": sa.text(LIVE_ROWS),
+    }
     for keys, unique in [(k, True) for k in getattr(form, "unique", ())] + [
         (k, False) for k in getattr(form, "indexes", ())
     ]:
@@ -369,22 +400,75 @@ def _type_change(
 # --- applying and describing -----------------------------------------------------------------
 
 
-def _detached(column: sa.Column[Any]) -> sa.Column[Any]:
-    """A copy of `column` with its foreign keys, not bound to any table (Alembic adds it)."""
+def _detached(
+    column: sa.Column[Any], *, keep: Callable[[str], bool] = lambda _target: True
+) -> sa.Column[Any]:
+    """A copy of `column` bound to no table (Alembic adds it), with the references `keep` likes."""
     references = [
-        sa.ForeignKey(fk.target_fullname, ondelete=fk.ondelete) for fk in column.foreign_keys
+        sa.ForeignKey(fk.target_fullname, ondelete=fk.ondelete)
+        for fk in column.foreign_keys
+        if keep(_target_table(fk))
     ]
+    identity = [sa.Identity()] if column.identity is not None else []
     return sa.Column(
         column.name,
         column.type,
         *references,
+        *identity,
+        primary_key=column.primary_key,
         nullable=column.nullable,
         server_default=column.server_default,
     )
 
 
-def _apply_create_table(operations: Operations, step: CreateTable) -> None:
-    operations.invoke(ops.CreateTableOp.from_table(step.table))
+def _target_table(fk: sa.ForeignKey) -> str:
+    return fk.target_fullname.rsplit(".", 1)[0]
+
+
+def _create_tables(operations: Operations, tables: list[sa.Table], existing: set[str]) -> None:
+    """Create `tables`; on PostgreSQL, references to tables created later are added after."""
+    deferred: list[tuple[str, sa.ForeignKey]] = []
+    lenient = operations.get_context().dialect.name == "sqlite"  # checks references lazily
+    for table in tables:
+        available = existing | {table.name}
+        if lenient:
+            operations.invoke(ops.CreateTableOp.from_table(table))
+        else:
+            columns = [_detached(c, keep=available.__contains__) for c in table.columns]
+            operations.invoke(ops.CreateTableOp(table.name, columns))
+            deferred += [
+                (table.name, fk) for fk in table.foreign_keys if _target_table(fk) not in available
+            ]
+        existing.add(table.name)
+    for source, fk in deferred:
+        operations.create_foreign_key(
+            None,
+            source,
+            _target_table(fk),
+            [fk.parent.name],
+            [fk.column.name],
+            ondelete=fk.ondelete,
+        )
+
+
+def _order_by_relations(app: str, forms: Sequence[Any]) -> list[Any]:
+    """`forms` with relation targets first where the graph allows (cycles keep input order)."""
+    by_table = {form_table_name(app, str(form.key)): form for form in forms}
+    ordered: list[Any] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in visiting or by_table[name] in ordered:
+            return
+        visiting.add(name)
+        for target in sorted(set(_build_desired(app, by_table[name]).targets.values())):
+            if target in by_table:
+                visit(target)
+        ordered.append(by_table[name])
+
+    for name in by_table:
+        visit(name)
+    return ordered
 
 
 def _apply_add_column(operations: Operations, step: AddColumn) -> None:
@@ -403,7 +487,6 @@ def _apply_create_index(operations: Operations, step: CreateIndex) -> None:
 
 
 _APPLIERS: dict[type[Any], Callable[[Operations, Any], None]] = {
-    CreateTable: _apply_create_table,
     AddColumn: _apply_add_column,
     CreateIndex: _apply_create_index,
 }
@@ -445,6 +528,8 @@ __all__ = [
     "RetireColumn",
     "Step",
     "apply_form_table_plan",
+    "apply_form_table_plans",
     "describe",
     "plan_form_table",
+    "plan_form_tables",
 ]

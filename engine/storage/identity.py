@@ -60,7 +60,7 @@ class UserStore:
         row = self._conn.execute(_users_query().where(users.c.username == username)).one_or_none()
         return None if row is None else UserRecord(**row._mapping)
 
-    def list(self) -> list[UserRecord]:
+    def list_users(self) -> list[UserRecord]:
         rows = self._conn.execute(_users_query().order_by(users.c.username))
         return [UserRecord(**row._mapping) for row in rows]
 
@@ -94,9 +94,16 @@ class DepartmentStore:
                 .returning(departments.c.id, departments.c.version)
             )
         row = result.one()
-        return DepartmentRecord(id=row.id, version=row.version, **values)
+        return DepartmentRecord(
+            id=row.id,
+            key=key,
+            name=name,
+            parent_id=parent_id,
+            head_user_id=head_user_id,
+            version=row.version,
+        )
 
-    def list(self) -> list[DepartmentRecord]:
+    def list_departments(self) -> list[DepartmentRecord]:
         query = sa.select(*_DEPARTMENT_COLUMNS).order_by(departments.c.key)
         return [DepartmentRecord(**row._mapping) for row in self._conn.execute(query)]
 
@@ -134,7 +141,7 @@ class RoleStore:
         row = result.one()
         return RoleRecord(id=row.id, app=app, key=key, label=label, version=row.version)
 
-    def list(self, *, app: str | None = None) -> list[RoleRecord]:
+    def list_roles(self, *, app: str | None = None) -> list[RoleRecord]:
         """Global roles and, when `app` is given, that app's roles."""
         query = sa.select(*_ROLE_COLUMNS).order_by(
             roles.c.app.is_not(None), roles.c.app, roles.c.key

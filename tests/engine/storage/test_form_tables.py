@@ -16,8 +16,10 @@ from engine.storage.form_tables import (
     CreateIndex,
     CreateTable,
     apply_form_table_plan,
+    apply_form_table_plans,
     describe,
     plan_form_table,
+    plan_form_tables,
 )
 
 
@@ -286,3 +288,34 @@ def test_long_names_fit_postgresql(conn: sa.Connection) -> None:
     assert all(len(name) <= 63 for name in names)
     apply_form_table_plan(conn, plan)
     assert plan_form_table(conn, app=app, form=form).is_empty
+
+
+def test_forms_of_one_publish_are_ordered_by_relations(conn: sa.Connection) -> None:
+    ticket = Form("ticket", (F("device", "relation", form="device"),))
+    device = Form("device", (F("customer", "relation", form="customer"),))
+    plans = plan_form_tables(conn, app="t", forms=[ticket, device, CUSTOMER])
+    assert [plan.form for plan in plans] == ["customer", "device", "ticket"]
+    apply_form_table_plans(conn, plans)
+    assert all(p.is_empty for p in plan_form_tables(conn, app="t", forms=[ticket, device]))
+
+
+def test_forms_pointing_at_each_other(conn: sa.Connection) -> None:
+    ticket = Form("ticket", (F("device", "relation", form="device"),))
+    device = Form(
+        "device",
+        (
+            F("last_ticket", "relation", form="ticket"),
+            F("tickets", "relation", form="ticket", multiple=True),
+        ),
+    )
+    plans = plan_form_tables(conn, app="t", forms=[ticket, device])
+    assert all(plan.problems == () for plan in plans)
+    apply_form_table_plans(conn, plans)
+    referred = {
+        table: {fk["referred_table"] for fk in sa.inspect(conn).get_foreign_keys(table)}
+        for table in ("t__ticket", "t__device", "t__device__tickets")
+    }
+    assert "t__device" in referred["t__ticket"]
+    assert "t__ticket" in referred["t__device"]
+    assert referred["t__device__tickets"] == {"t__device", "t__ticket"}
+    assert all(p.is_empty for p in plan_form_tables(conn, app="t", forms=[ticket, device]))

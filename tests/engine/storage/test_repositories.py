@@ -112,7 +112,7 @@ def test_bundle_files_round_trip_bytes(uow: UnitOfWork) -> None:
     uow.bundle_files.put(app="aftersales", path="demo.yaml", content=b"a: 1\n")
     uow.bundle_files.put(app="aftersales", path="demo.yaml", content=b"a: 2\n")
     assert uow.bundle_files.get(app="aftersales", path="data/items.csv").content == content
-    listing = uow.bundle_files.list(app="aftersales")
+    listing = uow.bundle_files.list_files(app="aftersales")
     assert [(f.path, f.size, f.content) for f in listing] == [
         ("data/items.csv", len(content), None),
         ("demo.yaml", 5, None),
@@ -146,13 +146,13 @@ def test_users_departments_roles(uow: UnitOfWork) -> None:
     root = uow.departments.create(key="hq", name={"en": "HQ", "zh": "总部"}, head_user_id=admin.id)
     child = uow.departments.create(key="service", name="Service", parent_id=root.id)
     uow.departments.add_member(department_id=child.id, user_id=admin.id, is_primary=True)
-    assert [d.key for d in uow.departments.list()] == ["hq", "service"]
+    assert [d.key for d in uow.departments.list_departments()] == ["hq", "service"]
     assert uow.departments.list_members(department_id=child.id) == [admin.id]
     global_role = uow.roles.create(key="admin", label="Administrator")
     app_role = uow.roles.create(key="agent", label={"en": "Agent"}, app="aftersales")
     uow.roles.assign(role_id=global_role.id, user_id=admin.id)
-    assert [r.key for r in uow.roles.list()] == ["admin"]
-    assert [r.key for r in uow.roles.list(app="aftersales")] == ["admin", "agent"]
+    assert [r.key for r in uow.roles.list_roles()] == ["admin"]
+    assert [r.key for r in uow.roles.list_roles(app="aftersales")] == ["admin", "agent"]
     assert uow.roles.list_user_roles(user_id=admin.id) == [global_role]
     assert app_role.app == "aftersales"
     with pytest.raises(NotFoundError) as caught:
