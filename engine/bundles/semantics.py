@@ -1,8 +1,9 @@
 """Checks across a bundle's definitions once each has the right shape.
 
 Forms are compiled by the form engine (`compile_form`), which knows every field rule. Other
-kinds get a reference check: a `form`, `report` or `dashboard` key anywhere in a definition
-must name a definition of that kind in the bundle (or, with a dot, one in another app).
+kinds get a reference check: a model field named `form`, `report`, `dashboard` or `flow`
+anywhere in a definition must name a definition of that kind in the bundle (or, with a dot,
+one in another app).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from engine.bundles._pointer import escape_segment
 from engine.bundles.documents import parse_document, validate_document
@@ -26,6 +29,7 @@ REFERENCE_KEYS: Mapping[str, str] = {
     "form": "forms",
     "report": "reports",
     "dashboard": "dashboards",
+    "flow": "flows",
 }
 OPTION_SETS_FILE = "data/option_sets.yaml"
 
@@ -85,15 +89,23 @@ def _checkers() -> dict[type[SpecModel], Checker]:
 
 
 def _references(value: Any, pointer: str) -> Iterator[tuple[str, str, str]]:
-    """(pointer, target kind, key) for every reference-like key in a dumped definition."""
-    if isinstance(value, dict):
-        for name, item in value.items():
-            child = f"{pointer}/{escape_segment(name)}"
+    """(pointer, target kind, key) for every reference field of the models inside `value`.
+
+    Only fields declared on models count: free-form JSON (a webhook payload, chart options)
+    may use a `form` key for anything.
+    """
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            item = getattr(value, name)
+            child = f"{pointer}/{escape_segment(info.alias or name)}"
             if name in REFERENCE_KEYS and isinstance(item, str):
                 yield child, REFERENCE_KEYS[name], item
             else:
                 yield from _references(item, child)
-    elif isinstance(value, list):
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _references(item, f"{pointer}/{escape_segment(str(key))}")
+    elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _references(item, f"{pointer}/{index}")
 
@@ -102,8 +114,7 @@ def _check_references(kind: str, view: BundleView) -> list[Problem]:
     problems = []
     present = view.present
     for key, spec in sorted(view.definitions[kind].items()):
-        dumped = spec.model_dump(mode="json", by_alias=True)
-        for pointer, target, name in _references(dumped, ""):
+        for pointer, target, name in _references(spec, ""):
             if target not in present or "." in name or name in present[target]:
                 continue
             guess = difflib.get_close_matches(name, sorted(present[target]), n=1)

@@ -42,6 +42,11 @@ class ThingSpec(SpecModel):
     items: tuple[Item, ...] = ()
 
 
+class Widget(SpecModel):
+    form: str
+    options: dict[str, str] = {}
+
+
 class LinkSpec(SpecModel):
     """A stand-in for a flow/dashboard: it names other definitions."""
 
@@ -49,7 +54,8 @@ class LinkSpec(SpecModel):
     key: Key
     label: Label
     form: Key | None = None
-    widgets: tuple[dict[str, str], ...] = ()
+    widgets: tuple[Widget, ...] = ()
+    payload: dict[str, str] = {}
 
 
 TINY_KINDS: Mapping[str, type[SpecModel]] = {"forms": ThingSpec, "flows": LinkSpec}

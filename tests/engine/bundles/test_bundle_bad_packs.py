@@ -179,3 +179,14 @@ def test_several_errors_in_several_files_are_reported_together(tree: Tree) -> No
         ("bundle.invalid-value", "reports/r.yaml", "/limit"),
         ("bundle.key-mismatch", "menus/m.yaml", "/key"),
     }
+
+
+def test_subflow_reference_and_free_json_is_not_a_reference(tree: Tree) -> None:
+    flow = (
+        "key: intake\nlabel: I\ntrigger: {type: manual}\nnodes:\n"
+        "  - {key: s, type: start}\n  - {key: sub, type: subflow, flow: escalate}\n"
+        "  - key: hook\n    type: action\n    actions:\n"
+        "      - {type: webhook, url: 'https://example.com', payload: {form: anything}}\n"
+    )
+    problems = problems_of(lambda: load_bundle(tree(pack(**{"flows/intake.yaml": flow}))))
+    assert located(problems) == {("bundle.unknown-reference", "flows/intake.yaml", "/nodes/1/flow")}

@@ -141,7 +141,8 @@ def test_unknown_references_with_closest_key(tree: Tree) -> None:
         "forms/ticket.yaml": THING,
         "forms/broken.yaml": "key: broken\n",
         "flows/a.yaml": "key: a\nlabel: A\nform: tickett\n",
-        "flows/b.yaml": "key: b\nlabel: B\nform: broken\nwidgets: [{form: nope}, {form: x.y}]\n",
+        "flows/b.yaml": "key: b\nlabel: B\nform: broken\n"
+        "widgets: [{form: nope, options: {form: z}}, {form: x.y}]\npayload: {form: free}\n",
     }
     problems = problems_of(lambda: load(tree(files)))
     assert located(problems) == {
