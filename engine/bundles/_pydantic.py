@@ -145,6 +145,8 @@ def _hint(
         return f"allowed keys: {', '.join(allowed)}" if allowed else None
     if kind in ("union_tag_not_found", "missing"):
         return "add this key"
+    if kind == "string_type" and isinstance(details.get("input"), int | float | bool):
+        return "quote the value: YAML reads it as a number or boolean"
     expected = details.get("ctx", {}).get("expected")
     return f"expected {expected}" if expected else None
 

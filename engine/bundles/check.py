@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from engine.bundles._archive import BundleSource
 from engine.bundles.kinds import DEFAULT_KINDS, KindRegistry
+from engine.bundles.limits import DEFAULT_LIMITS, BundleLimits
 from engine.bundles.loader import load_bundle
 from engine.bundles.manifest import BundleManifest
 from engine.errors import Problem
@@ -24,13 +25,18 @@ class CheckReport:
         return sum(self.counts.values())
 
 
-def check_bundle(source: BundleSource, *, kinds: KindRegistry = DEFAULT_KINDS) -> CheckReport:
+def check_bundle(
+    source: BundleSource,
+    *,
+    kinds: KindRegistry = DEFAULT_KINDS,
+    limits: BundleLimits = DEFAULT_LIMITS,
+) -> CheckReport:
     """Load and validate a bundle; touches no database.
 
     Raises:
         DefinitionError: with every problem found.
     """
-    bundle = load_bundle(source, kinds=kinds)
+    bundle = load_bundle(source, kinds=kinds, limits=limits)
     return CheckReport(manifest=bundle.manifest, counts=bundle.counts())
 
 

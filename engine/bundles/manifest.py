@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
 
 from engine.bundles.versions import parse_range, parse_version
 from engine.labels import Label
 from engine.spec_base import Key, SpecModel
+
+MANIFEST_SCHEMA_VERSION = 1
 
 
 def _check_range(value: str) -> str:
@@ -29,7 +33,9 @@ class BundleDependency(SpecModel):
 class BundleManifest(SpecModel):
     """The manifest: identity, semantic version, required engine versions, dependencies."""
 
-    schema_version: int = 1
+    schema_version: Annotated[int, Field(ge=1, le=MANIFEST_SCHEMA_VERSION)] = (
+        MANIFEST_SCHEMA_VERSION
+    )
     key: Key
     name: Label
     version: str = Field(description="Semantic version of the bundle, e.g. 0.1.0")
@@ -51,4 +57,4 @@ class BundleManifest(SpecModel):
         return _check_range(value)
 
 
-__all__ = ["BundleDependency", "BundleManifest"]
+__all__ = ["MANIFEST_SCHEMA_VERSION", "BundleDependency", "BundleManifest"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from bundle_helpers import TINY_KINDS, problems_of, zip_bytes
 from pydantic import ValidationError
 
-from engine.bundles import BundleManifest, parse_range, parse_version
+from engine.bundles import BundleManifest, load_bundle, parse_range, parse_version
 
 
 @pytest.mark.parametrize(
@@ -64,3 +65,10 @@ def test_manifest_validates_versions() -> None:
         )
     locs = {err["loc"] for err in caught.value.errors()}
     assert locs == {("version",), ("engine",), ("dependencies", 0, "version")}
+
+
+def test_unquoted_version_gets_a_quoting_hint() -> None:
+    data = zip_bytes({"bundle.yaml": "key: p\nname: P\nversion: 1.0\n"})
+    problems = problems_of(lambda: load_bundle(data, kinds=TINY_KINDS))
+    assert [(p.code, p.path) for p in problems] == [("bundle.invalid-value", "/version")]
+    assert "quote" in (problems[0].hint or "")
