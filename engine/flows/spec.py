@@ -65,11 +65,11 @@ class _Node(SpecModel):
 
 
 class StartNode(_Node):
-    type: Literal["start"] = "start"
+    type: Literal["start"]
 
 
 class EndNode(_Node):
-    type: Literal["end"] = "end"
+    type: Literal["end"]
     outcome: Key | None = None
 
 
@@ -105,7 +105,7 @@ class Timeout(SpecModel):
 
 
 class UserTaskNode(_Node):
-    type: Literal["user_task"] = "user_task"
+    type: Literal["user_task"]
     kind: Literal["fill", "handle", "approve", "cc"] = "handle"
     assignees: Annotated[tuple[AssigneeRule, ...], Field(min_length=1)]
     mode: Literal["all", "any", "sequential", "ratio"] = "any"
@@ -145,47 +145,47 @@ class Branch(SpecModel):
 
 
 class ConditionNode(_Node):
-    type: Literal["condition"] = "condition"
+    type: Literal["condition"]
     branches: Annotated[tuple[Branch, ...], Field(min_length=1)]
 
 
 class ParallelSplitNode(_Node):
-    type: Literal["parallel_split"] = "parallel_split"
+    type: Literal["parallel_split"]
 
 
 class JoinNode(_Node):
-    type: Literal["join"] = "join"
+    type: Literal["join"]
     mode: Literal["all", "any", "count"] = "all"
     count: Annotated[int, Field(ge=1)] | None = None
 
 
 class SetFields(SpecModel):
-    type: Literal["set_fields"] = "set_fields"
+    type: Literal["set_fields"]
     values: dict[Key, Expr]
 
 
 class CreateRecord(SpecModel):
-    type: Literal["create_record"] = "create_record"
+    type: Literal["create_record"]
     form: FormRef
     values: dict[Key, Expr]
     link_field: Key | None = Field(None, description="Store the new record's id in this field")
 
 
 class UpdateRecord(SpecModel):
-    type: Literal["update_record"] = "update_record"
+    type: Literal["update_record"]
     form: FormRef
     where: Expr
     values: dict[Key, Expr]
 
 
 class DeleteRecord(SpecModel):
-    type: Literal["delete_record"] = "delete_record"
+    type: Literal["delete_record"]
     form: FormRef
     where: Expr
 
 
 class Notify(SpecModel):
-    type: Literal["notify"] = "notify"
+    type: Literal["notify"]
     to: Annotated[tuple[AssigneeRule, ...], Field(min_length=1)]
     channels: tuple[Literal["in_app", "email", "sms", "wechat"], ...] = ("in_app",)
     template: Key | None = None
@@ -194,7 +194,7 @@ class Notify(SpecModel):
 
 
 class Webhook(SpecModel):
-    type: Literal["webhook"] = "webhook"
+    type: Literal["webhook"]
     url: Annotated[str, Field(pattern=r"^https?://")]
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     payload: dict[str, JsonValue] = {}
@@ -209,12 +209,12 @@ Action = Annotated[
 
 
 class ActionNode(_Node):
-    type: Literal["action"] = "action"
+    type: Literal["action"]
     actions: Annotated[tuple[Action, ...], Field(min_length=1)]
 
 
 class TimerNode(_Node):
-    type: Literal["timer"] = "timer"
+    type: Literal["timer"]
     delay: Duration | None = None
     until: Expr | None = None
     business_time: bool = False
@@ -227,13 +227,13 @@ class TimerNode(_Node):
 
 
 class WaitNode(_Node):
-    type: Literal["wait"] = "wait"
+    type: Literal["wait"]
     condition: Expr
     timeout: Timeout | None = None
 
 
 class SubflowNode(_Node):
-    type: Literal["subflow"] = "subflow"
+    type: Literal["subflow"]
     flow: Key
     wait: bool = True
     inputs: dict[Key, Expr] = {}

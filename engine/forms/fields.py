@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -132,7 +133,7 @@ def _require_order(low: object, high: object, low_name: str, high_name: str) -> 
 
 
 class TextField(_Lengths):
-    type: Literal["text"] = "text"
+    type: Literal["text"]
     regex: str | None = None
     scan: bool = Field(False, description="Offer barcode/QR scanning as input")
 
@@ -150,12 +151,12 @@ class TextField(_Lengths):
 
 
 class TextareaField(_Lengths):
-    type: Literal["textarea"] = "textarea"
+    type: Literal["textarea"]
     rows: Annotated[int, Field(ge=1, le=50)] | None = None
 
 
 class RichTextField(_Lengths):
-    type: Literal["rich_text"] = "rich_text"
+    type: Literal["rich_text"]
 
 
 class _Numeric(_Input):
@@ -171,21 +172,21 @@ class _Numeric(_Input):
 
 
 class NumberField(_Numeric):
-    type: Literal["number"] = "number"
+    type: Literal["number"]
     unit: Label | None = None
 
 
 class MoneyField(_Numeric):
-    type: Literal["money"] = "money"
+    type: Literal["money"]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
 
 
 class PercentField(_Numeric):
-    type: Literal["percent"] = "percent"
+    type: Literal["percent"]
 
 
 class DateField(_Input):
-    type: Literal["date"] = "date"
+    type: Literal["date"]
     min: dt.date | None = None
     max: dt.date | None = None
 
@@ -197,7 +198,7 @@ class DateField(_Input):
 
 
 class DatetimeField(_Input):
-    type: Literal["datetime"] = "datetime"
+    type: Literal["datetime"]
     min: dt.datetime | None = None
     max: dt.datetime | None = None
     timezone: str | None = Field(None, description="IANA zone to show values in; UTC is stored")
@@ -216,13 +217,13 @@ class DatetimeField(_Input):
 
 
 class TimeField(_Input):
-    type: Literal["time"] = "time"
+    type: Literal["time"]
     min: dt.time | None = None
     max: dt.time | None = None
 
 
 class DateRangeField(_Input):
-    type: Literal["date_range"] = "date_range"
+    type: Literal["date_range"]
     min: dt.date | None = None
     max: dt.date | None = None
 
@@ -245,12 +246,12 @@ class _Choice(_Input):
 
 
 class SelectField(_Choice):
-    type: Literal["select"] = "select"
+    type: Literal["select"]
     display: Literal["radio", "dropdown"] = "dropdown"
 
 
 class MultiselectField(_Choice):
-    type: Literal["multiselect"] = "multiselect"
+    type: Literal["multiselect"]
     display: Literal["checkboxes", "dropdown"] = "dropdown"
     min_items: Annotated[int, Field(ge=0)] | None = None
     max_items: Annotated[int, Field(ge=1)] | None = None
@@ -262,7 +263,7 @@ class CascadeLevel(SpecModel):
 
 
 class CascadeField(_Choice):
-    type: Literal["cascade"] = "cascade"
+    type: Literal["cascade"]
     levels: Annotated[tuple[CascadeLevel, ...], Field(min_length=2, max_length=6)]
 
     def _max_depth(self) -> int:
@@ -270,26 +271,26 @@ class CascadeField(_Choice):
 
 
 class BooleanField(_Input):
-    type: Literal["boolean"] = "boolean"
+    type: Literal["boolean"]
     display: Literal["checkbox", "switch"] = "checkbox"
 
 
 class RatingField(_Input):
-    type: Literal["rating"] = "rating"
+    type: Literal["rating"]
     max: Annotated[int, Field(ge=1, le=10)] = 5
 
 
 class EmailField(_Input):
-    type: Literal["email"] = "email"
+    type: Literal["email"]
 
 
 class PhoneField(_Input):
-    type: Literal["phone"] = "phone"
+    type: Literal["phone"]
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "CN"
 
 
 class UrlField(_Input):
-    type: Literal["url"] = "url"
+    type: Literal["url"]
     schemes: tuple[Literal["http", "https", "mailto", "ftp"], ...] = ("http", "https")
 
 
@@ -297,7 +298,7 @@ AddressPart = Literal["province", "city", "district", "detail"]
 
 
 class AddressField(_Input):
-    type: Literal["address"] = "address"
+    type: Literal["address"]
     parts: Annotated[tuple[AddressPart, ...], Field(min_length=1)] = (
         "province",
         "city",
@@ -314,7 +315,7 @@ class AddressField(_Input):
 
 
 class LocationField(_Input):
-    type: Literal["location"] = "location"
+    type: Literal["location"]
     accuracy: bool = Field(True, description="Record the accuracy radius in metres")
     max_accuracy_m: Annotated[float, Field(gt=0)] | None = None
 
@@ -330,30 +331,30 @@ class _Files(_Input):
 
 
 class ImageField(_Files):
-    type: Literal["image"] = "image"
+    type: Literal["image"]
     watermark: bool = Field(False, description="Stamp time and place on captured photos")
 
 
 class AttachmentField(_Files):
-    type: Literal["attachment"] = "attachment"
+    type: Literal["attachment"]
 
 
 class SignatureField(_Files):
-    type: Literal["signature"] = "signature"
+    type: Literal["signature"]
 
 
 class UserField(_Input):
-    type: Literal["user"] = "user"
+    type: Literal["user"]
     multiple: bool = False
 
 
 class DepartmentField(_Input):
-    type: Literal["department"] = "department"
+    type: Literal["department"]
     multiple: bool = False
 
 
 class RelationField(_Input):
-    type: Literal["relation"] = "relation"
+    type: Literal["relation"]
     form: FormRef
     multiple: bool = False
     inverse: Key | None = Field(None, description="Field of the target form that links back")
@@ -363,7 +364,7 @@ class RelationField(_Input):
 
 
 class LookupField(_Base):
-    type: Literal["lookup"] = "lookup"
+    type: Literal["lookup"]
     relation: Key
     field: Key
 
@@ -372,7 +373,7 @@ Aggregate = Literal["count", "sum", "avg", "min", "max"]
 
 
 class RollupField(_Base):
-    type: Literal["rollup"] = "rollup"
+    type: Literal["rollup"]
     relation: Key = Field(description="A relation or subform field of this form")
     aggregate: Aggregate
     field: Key | None = None
@@ -391,7 +392,7 @@ ResultType = Literal["text", "number", "money", "percent", "boolean", "date", "d
 
 
 class FormulaField(_Base):
-    type: Literal["formula"] = "formula"
+    type: Literal["formula"]
     expr: Expr
     result_type: ResultType
     option_set: Key | None = Field(None, description="Show a text result with these labels")
@@ -418,7 +419,7 @@ def check_autonumber_pattern(pattern: str) -> str:
 
 
 class AutonumberField(_Base):
-    type: Literal["autonumber"] = "autonumber"
+    type: Literal["autonumber"]
     pattern: Annotated[str, StringConstraints(min_length=1, max_length=60)]
     reset: Literal["never", "daily", "monthly", "yearly"] = "never"
 
@@ -429,16 +430,16 @@ class AutonumberField(_Base):
 
 
 class SectionField(_Base):
-    type: Literal["section"] = "section"
+    type: Literal["section"]
     collapsed: bool = False
 
 
 class DividerField(_Base):
-    type: Literal["divider"] = "divider"
+    type: Literal["divider"]
 
 
 class DescriptionField(_Base):
-    type: Literal["description"] = "description"
+    type: Literal["description"]
     content: Label
 
 
@@ -481,8 +482,8 @@ ChildFieldSpec = Annotated[
 
 
 class SubformField(_Base):
-    type: Literal["subform"] = "subform"
-    fields: Annotated[tuple[ChildFieldSpec, ...], Field(min_length=1)]
+    type: Literal["subform"]
+    fields: tuple[ChildFieldSpec, ...]
     min_rows: Annotated[int, Field(ge=0)] | None = None
     max_rows: Annotated[int, Field(ge=1)] | None = None
     required: bool = False
@@ -492,9 +493,27 @@ class SubformField(_Base):
 
     @model_validator(mode="after")
     def _ordered(self) -> SubformField:
+        if not self.fields:
+            raise PydanticCustomError("form.empty-subform", "a subform needs at least one field")
         if self.min_rows is not None and self.max_rows is not None:
             _require_order(self.min_rows, self.max_rows, "min_rows", "max_rows")
         return self
 
 
 FieldSpec = Annotated[ChildFieldSpec | SubformField, Field(discriminator="type")]
+
+
+def _classes(union: object) -> tuple[type[SpecModel], ...]:
+    """The member classes of a (possibly nested, annotated) union of field models."""
+    args = typing.get_args(union)
+    if not args:
+        return (union,)  # type: ignore[return-value]
+    if typing.get_origin(union) is Annotated:
+        return _classes(args[0])
+    return tuple(cls for arg in args for cls in _classes(arg))
+
+
+FIELD_CLASSES: dict[str, type[SpecModel]] = {
+    typing.get_args(cls.model_fields["type"].annotation)[0]: cls for cls in _classes(FieldSpec)
+}
+"""Every field model by its `type` string."""
