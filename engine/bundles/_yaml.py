@@ -46,16 +46,11 @@ class _Rejected(Exception):
 
 def _syntax_problem(err: yaml.YAMLError) -> Problem:
     mark = getattr(err, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     detail = getattr(err, "problem", None) or str(err)
-    return Problem(
-        "bundle.yaml-syntax", "", f"YAML syntax error at {where}{detail}", hint=_context(err)
-    )
-
-
-def _context(err: yaml.YAMLError) -> str | None:
     context = getattr(err, "context", None)
-    return str(context) if context else None
+    message = f"YAML syntax error{where}: {detail}" + (f" ({context})" if context else "")
+    return Problem("bundle.yaml-syntax", "", message)
 
 
 def _check_events(text: str, limits: BundleLimits) -> None:
