@@ -45,6 +45,8 @@ class BuildContext:
 
     table: str
     resolve_form: Callable[[str], str]
+    # (form reference, field key) → that field's spec, when the form is known to this publish
+    find_field: Callable[[str, str], Any | None] = lambda _form, _key: None
 
 
 Builder = Callable[[Any, BuildContext], FieldStorage]
@@ -109,11 +111,28 @@ def _reference(target: str, id_type: sa.types.TypeEngine[Any]) -> Builder:
     return build
 
 
+def _is_back_reference(spec: Any, ctx: BuildContext) -> bool:
+    """A multiple relation whose `inverse` side stores the link: it needs no storage here.
+
+    One-to-many: the target's single relation is the foreign key. Many-to-many: both sides are
+    multiple and the side whose (table, field) sorts first owns the link table.
+    """
+    inverse = _option(spec, "inverse")
+    if inverse is None:
+        return False
+    other = ctx.find_field(str(spec.form), str(inverse))
+    if other is None or not _option(other, "multiple", False):
+        return True
+    return (ctx.resolve_form(str(spec.form)), str(inverse)) < (ctx.table, str(spec.key))
+
+
 def _relation(spec: Any, ctx: BuildContext) -> FieldStorage:
     target = f"{ctx.resolve_form(str(spec.form))}.id"
     if not _option(spec, "multiple", False):
         column = sa.Column(spec.key, RowId, sa.ForeignKey(target), nullable=True)
         return FieldStorage(columns=(column,), indexed=(spec.key,))
+    if _is_back_reference(spec, ctx):
+        return FieldStorage()
     link = ChildTable(
         name=child_table_name(ctx.table, spec.key),
         field_key=spec.key,

@@ -98,15 +98,22 @@ class _Desired:
 
 
 def plan_form_table(
-    conn: sa.Connection, *, app: str, form: Any, planned_tables: Iterable[str] = ()
+    conn: sa.Connection,
+    *,
+    app: str,
+    form: Any,
+    planned_tables: Iterable[str] = (),
+    related_forms: Sequence[Any] = (),
 ) -> FormTablePlan:
     """Compare `form` with the database and list the steps that make its tables match.
 
     Args:
         planned_tables: tables that other plans of the same publish create first (relation
             targets that do not exist yet).
+        related_forms: other forms of the app, to see which side of a two-way relation stores
+            it (a multiple relation with `inverse` stores nothing when the target is unknown).
     """
-    desired = _build_desired(app, form)
+    desired = _build_desired(app, form, related_forms)
     inspector = sa.inspect(conn)
     existing = set(inspector.get_table_names())
     context = MigrationContext.configure(conn)
@@ -150,7 +157,7 @@ def plan_form_tables(
     """Plans for every form of one publish, relation targets before the forms pointing at them."""
     planned = {form_table_name(app, str(form.key)) for form in forms}
     return tuple(
-        plan_form_table(conn, app=app, form=form, planned_tables=planned)
+        plan_form_table(conn, app=app, form=form, planned_tables=planned, related_forms=forms)
         for form in _order_by_relations(app, forms)
     )
 
@@ -202,8 +209,13 @@ def _system_columns() -> list[sa.Column[Any]]:
 class _TableBuilder:
     """Collects the tables, owners and problems of one form while walking its fields."""
 
-    def __init__(self, app: str) -> None:
+    def __init__(self, app: str, related_forms: Sequence[Any]) -> None:
         self.app = app
+        self.fields = {
+            (form_table_name(app, str(form.key)), str(spec.key)): spec
+            for form in related_forms
+            for spec in getattr(form, "fields", ())
+        }
         self.metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
         self.tables: list[sa.Table] = []
         self.owners: dict[tuple[str, str], str] = {}
@@ -213,6 +225,9 @@ class _TableBuilder:
 
     def resolve(self, form_ref: str) -> str:
         return form_table_name(self.app, form_ref)
+
+    def find_field(self, form_ref: str, key: str) -> Any | None:
+        return self.fields.get((self.resolve(form_ref), key))
 
     def table(
         self, name: str, base: list[sa.Column[Any]], fields: Sequence[Any], prefix: str
@@ -224,7 +239,7 @@ class _TableBuilder:
         unique: list[list[str]] = []
         indexed: list[str] = []
         children: list[tuple[ChildTable, str]] = []
-        context = BuildContext(table=name, resolve_form=self.resolve)
+        context = BuildContext(table=name, resolve_form=self.resolve, find_field=self.find_field)
         for position, spec in enumerate(fields):
             path = f"{prefix}/{position}"
             storage = build_field_storage(spec, context)
@@ -264,7 +279,7 @@ class _TableBuilder:
         table, _ = self.table(child.name, list(child.columns), child.fields, f"{path}/fields")
         for column in child.columns:
             if column.name in ("parent_id", "target_id"):
-                sa.Index(index_name(table.name, [column.name]), table.c[column.name])
+                _add_index(table, [column.name])
 
     def _add_indexes(self, table: sa.Table, unique: list[list[str]], indexed: list[str]) -> None:
         soft_deleted = "deleted_at" in table.c
@@ -273,12 +288,11 @@ class _TableBuilder:
             "postgresql_where": sa.text(LIVE_ROWS),
         }
         for names in unique:
-            columns = [table.c[n] for n in names]
             # Soft-deleted records must not block a new record with the same value.
             extra: dict[str, Any] = where if soft_deleted else {}
-            sa.Index(unique_index_name(table.name, names), *columns, unique=True, **extra)
+            _add_index(table, names, unique=True, **extra)
         for column_name in indexed:
-            sa.Index(index_name(table.name, [column_name]), table.c[column_name])
+            _add_index(table, [column_name])
 
     def _problem(self, code: str, path: str, spec: Any, detail: str = "") -> None:
         messages = {
@@ -289,8 +303,8 @@ class _TableBuilder:
         self.problems.append(Problem(code=code, path=path, message=messages[code]))
 
 
-def _build_desired(app: str, form: Any) -> _Desired:
-    builder = _TableBuilder(app)
+def _build_desired(app: str, form: Any, related_forms: Sequence[Any] = ()) -> _Desired:
+    builder = _TableBuilder(app, related_forms)
     fields = tuple(getattr(form, "fields", ()))
     main, by_field = builder.table(
         form_table_name(app, str(form.key)), _system_columns(), fields, "/fields"
@@ -319,11 +333,19 @@ def _add_form_constraints(table: sa.Table, by_field: dict[str, list[str]], form:
         names = [name for key in keys for name in by_field.get(str(key), [])]
         if not names:
             continue
-        columns = [table.c[name] for name in names]
         if unique:
-            sa.Index(unique_index_name(table.name, names), *columns, unique=True, **where)
+            _add_index(table, names, unique=True, **where)
         else:
-            sa.Index(index_name(table.name, names), *columns)
+            _add_index(table, names)
+
+
+def _add_index(table: sa.Table, names: list[str], *, unique: bool = False, **kw: Any) -> None:
+    """Index `names` once: a field index and a form index on the same columns are one index."""
+    covered = {tuple(c.name for c in index.columns) for index in table.indexes}
+    if tuple(names) in covered:
+        return
+    name = unique_index_name(table.name, names) if unique else index_name(table.name, names)
+    sa.Index(name, *(table.c[n] for n in names), unique=unique, **kw)
 
 
 def _add_stub_tables(metadata: sa.MetaData) -> None:
@@ -461,7 +483,8 @@ def _order_by_relations(app: str, forms: Sequence[Any]) -> list[Any]:
         if name in visiting or by_table[name] in ordered:
             return
         visiting.add(name)
-        for target in sorted(set(_build_desired(app, by_table[name]).targets.values())):
+        desired = _build_desired(app, by_table[name], forms)
+        for target in sorted(set(desired.targets.values())):
             if target in by_table:
                 visit(target)
         ordered.append(by_table[name])

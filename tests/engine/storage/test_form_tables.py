@@ -37,6 +37,7 @@ class F:
     form: str | None = None
     result_type: str | None = None
     fields: tuple[F, ...] = ()
+    inverse: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,3 +320,21 @@ def test_forms_pointing_at_each_other(conn: sa.Connection) -> None:
     assert "t__ticket" in referred["t__device"]
     assert referred["t__device__tickets"] == {"t__device", "t__ticket"}
     assert all(p.is_empty for p in plan_form_tables(conn, app="t", forms=[ticket, device]))
+
+
+def test_two_way_relations_are_stored_once(conn: sa.Connection) -> None:
+    device = Form("device", (F("customer", "relation", form="customer"),))
+    customer = replace(
+        CUSTOMER,
+        fields=CUSTOMER.fields
+        + (F("devices", "relation", form="device", multiple=True, inverse="customer"),),
+    )
+    tag = Form("tag", (F("posts", "relation", form="post", multiple=True, inverse="tags"),))
+    post = Form("post", (F("tags", "relation", form="tag", multiple=True, inverse="posts"),))
+    apply_form_table_plans(
+        conn, plan_form_tables(conn, app="t", forms=[device, customer, tag, post])
+    )
+    tables = set(sa.inspect(conn).get_table_names())
+    assert "t__customer__devices" not in tables
+    assert "customer" in _columns(conn, "t__device")
+    assert ("t__post__tags" in tables) != ("t__tag__posts" in tables)
