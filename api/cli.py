@@ -33,8 +33,7 @@ def _fail(err: EngineError) -> None:
 
     click.secho(f"error {err.code}: {err.message}", fg="red", err=True)
     if isinstance(err, DefinitionError):
-        for line in format_problems(err.problems):
-            click.echo(f"  {line}", err=True)
+        click.echo(format_problems(err.problems), err=True)
     sys.exit(1)
 
 
@@ -76,7 +75,8 @@ def check(path: Path) -> None:
             report = check_bundle(path)
     except EngineError as err:
         _fail(err)
-    click.echo(report.summary())
+    counts = ", ".join(f"{n} {kind}" for kind, n in report.counts.items() if n)
+    click.echo(f"ok: {report.manifest.key} {report.manifest.version}: {counts or 'empty'}")
 
 
 @cli.command("import")
@@ -85,9 +85,8 @@ def check(path: Path) -> None:
 @click.pass_obj
 def import_(settings: Settings, path: Path, dry_run: bool) -> None:
     """Import a bundle: print the plan, then apply it in one transaction."""
-    from engine.installer import import_bundle, open_database
-
     from engine.bundles import load_bundle
+    from engine.installer import import_bundle, open_database
 
     try:
         with _step(f"loading {path}"):
@@ -111,9 +110,8 @@ def import_(settings: Settings, path: Path, dry_run: bool) -> None:
 @click.pass_obj
 def export(settings: Settings, app: str, target: Path) -> None:
     """Export an installed app as a bundle folder, or a zip when TARGET ends in .zip."""
-    from engine.installer import export_app, open_database
-
     from engine.bundles import dump_bundle
+    from engine.installer import export_app, open_database
 
     try:
         with _step(f"exporting {app}"):

@@ -99,7 +99,9 @@ def _clean_committed_data(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         forms = sa.MetaData()
         forms.reflect(connection, only=lambda name, _meta: "__" in name)
-        forms.drop_all(connection)
+        # reflect() also pulls in the engine tables the form tables point at: drop only forms
+        form_tables = [t for t in forms.sorted_tables if "__" in t.name]
+        forms.drop_all(connection, tables=form_tables)
         for table in reversed(metadata.sorted_tables):
             connection.execute(table.delete())
 

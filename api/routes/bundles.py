@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from engine.installer import export_app, import_bundle, list_apps
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -16,6 +15,7 @@ from api.deps import DatabaseDep, SettingsDep
 from api.schemas import problem_responses
 from engine.bundles import dump_bundle, load_bundle
 from engine.errors import EngineError
+from engine.installer import export_app, import_bundle, list_apps
 
 router = APIRouter(tags=["bundles"])
 

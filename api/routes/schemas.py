@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.schemas import KINDS, schema_for
 from fastapi import APIRouter
 
 from api.schemas import problem_responses
 from engine.errors import NotFoundError
+from engine.schemas import KINDS, schema_for
 
 router = APIRouter(tags=["definitions"])
 
