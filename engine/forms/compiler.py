@@ -6,16 +6,20 @@ together as one `DefinitionError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from types import MappingProxyType
+from typing import Any
 
 from engine.errors import DefinitionError, Problem
 from engine.expr import Expression, ExpressionError, ExprType, check, parse, references, to_problem
 from engine.forms import _catalog
 from engine.forms import fields as f
+from engine.forms._defaults import DEFAULT_CHECKS, default_problem
 from engine.forms.spec import FieldSpec, FormSpec, OptionSetSpec
+
+Owner = f.SubformField | None  # the subform a field sits in, None at the top level
 
 # Field classes that never hold a stored value: lookups and rollups read other records.
 _NOT_STORED = (
@@ -38,6 +42,7 @@ class CompiledForm:
     paths: Mapping[str, str]
     expressions: Mapping[str, Expression]
     formula_order: tuple[str, ...]
+    subform_formula_order: Mapping[str, tuple[str, ...]]
     catalog: Mapping[str, ExprType]
 
     @property
@@ -78,11 +83,13 @@ def compile_form(
         checker = _FIELD_CHECKS.get(type(item))
         if checker is not None:
             checker(ctx, item, path, owner)
+        elif item.__class__ in DEFAULT_CHECKS:
+            _check_default(ctx, item, path, None)
         _check_common_expressions(ctx, item, path, owner)
-    order = _formula_order(ctx)
+    orders = _formula_orders(ctx)
     if ctx.problems:
         raise DefinitionError(ctx.problems)
-    return _build(ctx, order)
+    return _build(ctx, orders)
 
 
 def _walk(spec: FormSpec) -> Iterator[tuple[str, f.SubformField | None, object]]:
@@ -94,7 +101,7 @@ def _walk(spec: FormSpec) -> Iterator[tuple[str, f.SubformField | None, object]]
                 yield f"/fields/{index}/fields/{child_index}", item, child
 
 
-def _build(ctx: _Context, order: tuple[str, ...]) -> CompiledForm:
+def _build(ctx: _Context, orders: dict[str, tuple[str, ...]]) -> CompiledForm:
     spec = ctx.spec
     subforms = {
         item.key: MappingProxyType({child.key: child for child in item.fields})
@@ -108,7 +115,8 @@ def _build(ctx: _Context, order: tuple[str, ...]) -> CompiledForm:
         subform_fields=MappingProxyType(subforms),
         paths=MappingProxyType(paths),
         expressions=MappingProxyType(dict(ctx.expressions)),
-        formula_order=order,
+        formula_order=orders.pop(""),
+        subform_formula_order=MappingProxyType(orders),
         catalog=MappingProxyType(_catalog_for(ctx, None)),
     )
 
@@ -165,6 +173,9 @@ def _check_layout(ctx: _Context) -> None:
     tab_paths = [(f"/layout/tabs/{t}/sections", tab.sections) for t, tab in enumerate(layout.tabs)]
     for base, sections in [*tab_paths, ("/layout/sections", layout.sections)]:
         for s, section in enumerate(sections):
+            if section.visible_if is not None:
+                path = f"{base}/{s}/visible_if"
+                _check_expr(ctx, section.visible_if, path, _catalog_for(ctx, None), "boolean")
             for c, cell in enumerate(section.fields):
                 key = cell if isinstance(cell, str) else cell.field
                 path = f"{base}/{s}/fields/{c}"
@@ -178,13 +189,17 @@ def _target_form(ctx: _Context, ref: str) -> FormSpec | None:
     return None if ctx.forms is None else ctx.forms.get(ref)
 
 
-def _check_relation(ctx: _Context, item: f.RelationField, path: str, owner: object) -> None:
+def _check_relation(ctx: _Context, item: f.RelationField, path: str, owner: Owner) -> None:
     if ctx.forms is None:
         return
     target = ctx.forms.get(item.form)
     if target is None and "." not in item.form:
         ctx.report("form.unknown-form", f"{path}/form", f"no form {item.form!r}")
         return
+    if target is not None and item.display_field is not None:
+        if item.display_field not in target.field_map():
+            message = f"no field {item.display_field!r} in {item.form}"
+            ctx.report("form.unknown-field", f"{path}/display_field", message)
     if target is not None and item.inverse is not None:
         inverse = target.field_map().get(item.inverse)
         if not isinstance(inverse, f.RelationField) or inverse.form != ctx.spec.key:
@@ -207,8 +222,8 @@ def _siblings(ctx: _Context, owner: f.SubformField | None) -> dict[str, object]:
     return top
 
 
-def _check_lookup(ctx: _Context, item: f.LookupField, path: str, owner: object) -> None:
-    relation = _siblings(ctx, owner).get(item.relation)  # type: ignore[arg-type]
+def _check_lookup(ctx: _Context, item: f.LookupField, path: str, owner: Owner) -> None:
+    relation = _siblings(ctx, owner).get(item.relation)
     if relation is None:
         ctx.report("form.unknown-field", f"{path}/relation", f"no field {item.relation!r}")
     elif not isinstance(relation, f.RelationField):
@@ -224,10 +239,10 @@ def _check_lookup(ctx: _Context, item: f.LookupField, path: str, owner: object) 
 
 
 def _rollup_source(
-    ctx: _Context, item: f.RollupField, path: str, owner: object
+    ctx: _Context, item: f.RollupField, path: str, owner: Owner
 ) -> tuple[tuple[object, ...], bool] | None:
     """The fields the rollup aggregates over, and whether they are known; None on error."""
-    source = _siblings(ctx, owner).get(item.relation)  # type: ignore[arg-type]
+    source = _siblings(ctx, owner).get(item.relation)
     if isinstance(source, f.SubformField):
         return tuple(source.fields), True
     if isinstance(source, f.RelationField):
@@ -238,7 +253,7 @@ def _rollup_source(
     return None
 
 
-def _check_rollup(ctx: _Context, item: f.RollupField, path: str, owner: object) -> None:
+def _check_rollup(ctx: _Context, item: f.RollupField, path: str, owner: Owner) -> None:
     found = _rollup_source(ctx, item, path, owner)
     if found is None or not found[1]:
         return
@@ -256,25 +271,42 @@ def _check_option_set(ctx: _Context, name: str | None, path: str) -> None:
         ctx.report("form.unknown-option-set", f"{path}/option_set", f"no option set {name!r}")
 
 
-def _check_choice(ctx: _Context, item: f._Choice, path: str, owner: object) -> None:
+def _option_keys(ctx: _Context, item: f._Choice) -> set[str] | None:
+    """The option keys a choice field offers, or None when its option set is not known."""
+    if item.option_set is None:
+        return {option.key for option in item.options}
+    local = {s.key: s for s in ctx.spec.option_sets}
+    shared = ctx.option_sets or {}
+    found = local.get(item.option_set) or shared.get(item.option_set)
+    return None if found is None else {option.key for option in found.options}
+
+
+def _check_choice(ctx: _Context, item: f._Choice, path: str, owner: Owner) -> None:
     _check_option_set(ctx, item.option_set, path)
+    _check_default(ctx, item, path, _option_keys(ctx, item))
 
 
-def _check_formula(ctx: _Context, item: f.FormulaField, path: str, owner: object) -> None:
+def _check_default(ctx: _Context, item: object, path: str, options: set[str] | None) -> None:
+    message = default_problem(item, options)
+    if message is not None:
+        ctx.report("form.bad-default", f"{path}/default", message)
+
+
+def _check_formula(ctx: _Context, item: f.FormulaField, path: str, owner: Owner) -> None:
     _check_option_set(ctx, item.option_set, path)
     expected = _catalog.RESULT_TYPES[item.result_type]
     _check_expr(ctx, item.expr, f"{path}/expr", _catalog_for(ctx, owner), expected)
 
 
-_FieldCheck = Callable[[_Context, "object", str, "f.SubformField | None"], None]
+_FieldCheck = Callable[[_Context, Any, str, Owner], None]
 _FIELD_CHECKS: dict[type, _FieldCheck] = {
-    f.RelationField: _check_relation,  # type: ignore[dict-item]
-    f.LookupField: _check_lookup,  # type: ignore[dict-item]
-    f.RollupField: _check_rollup,  # type: ignore[dict-item]
-    f.SelectField: _check_choice,  # type: ignore[dict-item]
-    f.MultiselectField: _check_choice,  # type: ignore[dict-item]
-    f.CascadeField: _check_choice,  # type: ignore[dict-item]
-    f.FormulaField: _check_formula,  # type: ignore[dict-item]
+    f.RelationField: _check_relation,
+    f.LookupField: _check_lookup,
+    f.RollupField: _check_rollup,
+    f.SelectField: _check_choice,
+    f.MultiselectField: _check_choice,
+    f.CascadeField: _check_choice,
+    f.FormulaField: _check_formula,
 }
 
 
@@ -292,8 +324,8 @@ def _catalog_for(ctx: _Context, owner: f.SubformField | None) -> dict[str, ExprT
     return ctx.catalogs[cache_key]
 
 
-def _check_common_expressions(ctx: _Context, item: object, path: str, owner: object) -> None:
-    catalog = _catalog_for(ctx, owner)  # type: ignore[arg-type]
+def _check_common_expressions(ctx: _Context, item: object, path: str, owner: Owner) -> None:
+    catalog = _catalog_for(ctx, owner)
     for name in ("required_if", "visible_if"):
         text = getattr(item, name, None)
         if text is not None:
@@ -329,26 +361,31 @@ def _compatible(actual: ExprType, expected: str) -> bool:
     return _catalog.expr_type(expected).accepts(actual)
 
 
-def _formula_order(ctx: _Context) -> tuple[str, ...]:
-    """Top-level formulas, each after the formulas it reads; cycles are reported."""
-    formulas = {
-        item.key: (i, item)
-        for i, item in enumerate(ctx.spec.fields)
+def _formula_orders(ctx: _Context) -> dict[str, tuple[str, ...]]:
+    """Formula evaluation order of the top level ("") and of each subform's rows."""
+    orders = {"": _formula_order(ctx, ctx.spec.fields, "/fields")}
+    for index, item in enumerate(ctx.spec.fields):
+        if isinstance(item, f.SubformField):
+            orders[item.key] = _formula_order(ctx, item.fields, f"/fields/{index}/fields")
+    return orders
+
+
+def _formula_order(ctx: _Context, items: Sequence[object], base: str) -> tuple[str, ...]:
+    """Formulas of `items`, each after the formulas it reads; cycles are reported."""
+    paths = {
+        item.key: f"{base}/{i}/expr"
+        for i, item in enumerate(items)
         if isinstance(item, f.FormulaField)
     }
     graph: dict[str, set[str]] = {}
-    for key, (index, _item) in formulas.items():
-        expression = ctx.expressions.get(f"/fields/{index}/expr")
+    for key, path in paths.items():
+        expression = ctx.expressions.get(path)
         used = references(expression) if expression is not None else frozenset()
-        graph[key] = {name.split(".", 1)[0] for name in used} & formulas.keys()
+        graph[key] = {name.split(".", 1)[0] for name in used} & paths.keys()
     try:
         return tuple(TopologicalSorter(graph).static_order())
     except CycleError as err:
-        cycle = list(dict.fromkeys(err.args[1]))
-        for key in cycle:
-            ctx.report(
-                "form.formula-cycle",
-                f"/fields/{formulas[key][0]}/expr",
-                f"formulas depend on each other: {' -> '.join(err.args[1])}",
-            )
+        cycle = " -> ".join(err.args[1])
+        for key in dict.fromkeys(err.args[1]):
+            ctx.report("form.formula-cycle", paths[key], f"formulas depend on each other: {cycle}")
         return ()

@@ -200,3 +200,52 @@ def test_constraints_need_stored_fields(semantic_problems, key: str) -> None:
     )
     path = "/title_field" if key == "title_field" else "/unique/0/0"
     assert semantic_problems(data) == [("form.not-stored", path)]
+
+
+def test_subform_formulas_ordered_and_cycles_found(semantic_problems) -> None:
+    lines = {"type": "subform", "key": "lines", "fields": [
+        NUMBER,
+        {"type": "formula", "key": "b", "expr": "a * 2", "result_type": "number"},
+        {"type": "formula", "key": "a", "expr": "qty + 1", "result_type": "number"},
+    ]}  # fmt: skip
+    compiled = compile_form(FormSpec.model_validate(make_form(lines)))
+    assert compiled.subform_formula_order["lines"] == ("a", "b")
+    looped = {"type": "subform", "key": "lines", "fields": [
+        {"type": "formula", "key": "a", "expr": "b", "result_type": "number"},
+        {"type": "formula", "key": "b", "expr": "a", "result_type": "number"},
+    ]}  # fmt: skip
+    assert sorted(semantic_problems(make_form(looped))) == [
+        ("form.formula-cycle", "/fields/0/fields/0/expr"),
+        ("form.formula-cycle", "/fields/0/fields/1/expr"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "path"),
+    [
+        ({"type": "number", "key": "n", "default": "ten"}, "/fields/0/default"),
+        ({"type": "number", "key": "n", "default": 11, "max": 10}, "/fields/0/default"),
+        ({"type": "boolean", "key": "b", "default": "yes"}, "/fields/0/default"),
+        ({"type": "date", "key": "d", "default": "2025-13-01"}, "/fields/0/default"),
+        ({"type": "select", "key": "s", "default": "zz",
+          "options": [{"key": "a", "label": "A"}]}, "/fields/0/default"),
+        ({"type": "multiselect", "key": "m", "default": ["a", "zz"],
+          "options": [{"key": "a", "label": "A"}]}, "/fields/0/default"),
+    ],
+)  # fmt: skip
+def test_bad_default(semantic_problems, field: dict[str, Any], path: str) -> None:
+    assert semantic_problems(make_form(field)) == [("form.bad-default", path)]
+
+
+def test_layout_section_condition_checked(semantic_problems) -> None:
+    layout = {"sections": [{"key": "s", "visible_if": "ghost = 1", "fields": ["qty"]}]}
+    assert semantic_problems(make_form(NUMBER, layout=layout)) == [
+        ("form.bad-expression", "/layout/sections/0/visible_if")
+    ]
+
+
+def test_relation_display_field(semantic_problems) -> None:
+    data = make_form({"type": "relation", "key": "c", "form": "customer", "display_field": "x"})
+    assert semantic_problems(data, forms={"customer": CUSTOMER}) == [
+        ("form.unknown-field", "/fields/0/display_field")
+    ]
