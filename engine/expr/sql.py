@@ -253,7 +253,10 @@ class _PostgreSQL(_Dialect):
         return sa.func.to_char(self._naive(value, kind), _text("YYYY-MM-DD HH24:MI:SS.US"))
 
     def epoch_micros(self, start: Sql, end: Sql, kinds: tuple[ExprType, ExprType]) -> Sql:
-        span = self._naive(end, kinds[1]) - self._naive(start, kinds[0])
+        if kinds[0].kind == kinds[1].kind == "datetime":
+            span = end - start  # timestamptz difference is absolute: no zone conversion needed
+        else:
+            span = self._naive(end, kinds[1]) - self._naive(start, kinds[0])
         seconds = sa.extract("epoch", span)
         return sa.cast(seconds * _int(1_000_000), sa.BigInteger)
 
