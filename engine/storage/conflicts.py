@@ -22,7 +22,12 @@ NOT_NULL = "storage.not-null-violation"
 CHECK = "storage.check-violation"
 OTHER = "storage.integrity-violation"
 STALE = "storage.stale-version"
+BUSY = "storage.busy"
 
+# Another transaction holds the rows or wrote first: SQLite's lock/snapshot errors, PostgreSQL's
+# serialization failures and deadlocks. The caller may retry the whole unit of work.
+_PG_BUSY = {"40001", "40P01", "55P03"}
+_SQLITE_BUSY = ("database is locked", "database table is locked")
 _PG_CODES = {"23505": UNIQUE, "23503": FOREIGN_KEY, "23502": NOT_NULL, "23514": CHECK}
 _SQLITE_PREFIXES = (
     ("UNIQUE constraint failed", UNIQUE),
@@ -58,13 +63,33 @@ def translate_integrity_error(err: sa.exc.IntegrityError) -> ConstraintConflict:
     return ConstraintConflict(_message(code, constraint, text), code=code, constraint=constraint)
 
 
+def translate_operational_error(err: sa.exc.OperationalError) -> ConflictError | None:
+    """A `ConflictError` (`storage.busy`) when `err` is lock contention, else None."""
+    orig = err.orig
+    if getattr(orig, "sqlstate", None) in _PG_BUSY or str(orig).startswith(_SQLITE_BUSY):
+        return ConflictError(f"busy, try again: {orig}", code=BUSY)
+    return None
+
+
+def translate_database_error(err: sa.exc.DBAPIError) -> ConflictError | None:
+    """The `ConflictError` for an integrity or contention error, None for anything else."""
+    if isinstance(err, sa.exc.IntegrityError):
+        return translate_integrity_error(err)
+    if isinstance(err, sa.exc.OperationalError):
+        return translate_operational_error(err)
+    return None
+
+
 @contextmanager
 def translating_conflicts() -> Iterator[None]:
-    """Re-raise any `IntegrityError` raised inside the block as a `ConstraintConflict`."""
+    """Re-raise integrity and lock-contention errors raised inside the block as conflicts."""
     try:
         yield
-    except sa.exc.IntegrityError as err:
-        raise translate_integrity_error(err) from err
+    except sa.exc.DBAPIError as err:
+        conflict = translate_database_error(err)
+        if conflict is None:
+            raise
+        raise conflict from err
 
 
 def _sqlite_constraint_name(code: str, text: str) -> str | None:
@@ -88,6 +113,7 @@ def _message(code: str, constraint: str | None, detail: str) -> str:
 
 
 __all__ = [
+    "BUSY",
     "CHECK",
     "FOREIGN_KEY",
     "NOT_NULL",
@@ -95,6 +121,8 @@ __all__ = [
     "STALE",
     "UNIQUE",
     "ConstraintConflict",
+    "translate_database_error",
     "translate_integrity_error",
+    "translate_operational_error",
     "translating_conflicts",
 ]

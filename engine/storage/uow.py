@@ -9,7 +9,7 @@ from types import TracebackType
 import sqlalchemy as sa
 
 from engine.storage.audit import AuditLog
-from engine.storage.conflicts import translate_integrity_error
+from engine.storage.conflicts import translate_database_error, translating_conflicts
 from engine.storage.definitions import BundleFileStore, DefinitionStore
 from engine.storage.identity import DepartmentStore, RoleStore, UserStore
 from engine.storage.sqltypes import utc_now
@@ -19,8 +19,9 @@ class UnitOfWork:
     """`with UnitOfWork(engine) as uow: ...; uow.commit()`.
 
     Leaving the block without `commit()` (or through an exception) rolls everything back. After
-    `commit()` the unit stays usable: later work runs in a new transaction. Integrity errors that
-    escape the block, or happen at commit, surface as `ConflictError`s.
+    `commit()` the unit stays usable: later work runs in a new transaction. Integrity and
+    lock-contention errors that escape the block, or happen at commit, surface as
+    `ConflictError`s (`storage.busy` for contention: retry the whole unit).
 
     Bound to a `Connection` instead of an `Engine`, the unit works in a SAVEPOINT of that
     connection's transaction (SQLAlchemy's `join_transaction_mode="create_savepoint"`): its
@@ -66,8 +67,9 @@ class UnitOfWork:
             self._transaction = None
             if self.conn is not self._bind:
                 self.conn.close()
-        if isinstance(exc, sa.exc.IntegrityError):
-            raise translate_integrity_error(exc) from exc
+        conflict = translate_database_error(exc) if isinstance(exc, sa.exc.DBAPIError) else None
+        if conflict is not None:
+            raise conflict from exc
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -76,10 +78,8 @@ class UnitOfWork:
     def commit(self) -> None:
         """Make the work so far durable and start a new transaction for what follows."""
         transaction = self._require_transaction()
-        try:
+        with translating_conflicts():
             transaction.commit()
-        except sa.exc.IntegrityError as err:
-            raise translate_integrity_error(err) from err
         self._transaction = self._begin()
 
     def rollback(self) -> None:
