@@ -39,8 +39,12 @@ def _fail(err: EngineError) -> None:
 
 @click.group()
 @click.option("--database-url", envvar="TANGRAM_DATABASE_URL", help="SQLAlchemy database URL.")
-@click.option("--data-dir", envvar="TANGRAM_DATA_DIR", type=click.Path(path_type=Path),
-              help="Folder for files and the embedded database (default ./data).")
+@click.option(
+    "--data-dir",
+    envvar="TANGRAM_DATA_DIR",
+    type=click.Path(path_type=Path),
+    help="Folder for files and the embedded database (default ./data).",
+)
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, data_dir: Path | None) -> None:
     """Tangram: form, flow and report engines over YAML/JSON definitions."""

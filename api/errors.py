@@ -19,7 +19,15 @@ from engine.errors import (
 
 PROBLEM_JSON = "application/problem+json"
 
+
+class PayloadTooLarge(EngineError):
+    """An upload exceeds the configured limit (an API concern: the engine never streams HTTP)."""
+
+    code = "api.payload-too-large"
+
+
 _STATUS: tuple[tuple[type[EngineError], int], ...] = (
+    (PayloadTooLarge, 413),
     (DefinitionError, 422),
     (SubmissionError, 422),
     (TransitionError, 409),
@@ -68,4 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EngineError, _handle_engine_error)
 
 
-__all__ = ["PROBLEM_JSON", "install_error_handlers", "problem_body", "status_for"]
+__all__ = [
+    "PROBLEM_JSON",
+    "PayloadTooLarge",
+    "install_error_handlers",
+    "problem_body",
+    "status_for",
+]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,13 +10,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep, SettingsDep
+from api.errors import PayloadTooLarge
 from api.schemas import problem_responses
-from engine.bundles import dump_bundle, load_bundle
-from engine.errors import EngineError
+from engine.bundles import load_bundle, zip_bundle
 from engine.installer import export_app, import_bundle, list_apps
 
 router = APIRouter(tags=["bundles"])
-
 
 
 class PlanItemOut(BaseModel):
@@ -43,10 +40,6 @@ class AppOut(BaseModel):
     version: str
 
 
-class PayloadTooLarge(EngineError):
-    code = "bundle.too-large"
-
-
 async def _read_zip(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
@@ -65,8 +58,10 @@ def _plan_out(plan: Any, *, applied: bool) -> ImportPlanOut:
         version_to=plan.version_to,
         noop=plan.is_noop,
         applied=applied and not plan.is_noop,
-        items=[PlanItemOut(kind=i.kind, key=i.key, action=i.action, changes=list(i.changes))
-               for i in plan.items],
+        items=[
+            PlanItemOut(kind=i.kind, key=i.key, action=i.action, changes=list(i.changes))
+            for i in plan.items
+        ],
     )
 
 
@@ -81,11 +76,16 @@ async def _import(request: Request, db: Any, settings: Any, *, dry_run: bool) ->
     "/bundles/plan",
     response_model=ImportPlanOut,
     responses=problem_responses(413, 422),
-    openapi_extra={"requestBody": {"content": {"application/zip": {"schema": {
-        "type": "string", "format": "binary"}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "required": True,
+        }
+    },
 )
-async def plan_bundle_import(request: Request, db: DatabaseDep,
-                             settings: SettingsDep) -> ImportPlanOut:
+async def plan_bundle_import(
+    request: Request, db: DatabaseDep, settings: SettingsDep
+) -> ImportPlanOut:
     """Validate a bundle and show what importing it would change; nothing is written."""
     return await _import(request, db, settings, dry_run=True)
 
@@ -94,8 +94,12 @@ async def plan_bundle_import(request: Request, db: DatabaseDep,
     "/bundles/import",
     response_model=ImportPlanOut,
     responses=problem_responses(413, 422, 409),
-    openapi_extra={"requestBody": {"content": {"application/zip": {"schema": {
-        "type": "string", "format": "binary"}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "required": True,
+        }
+    },
 )
 async def apply_bundle_import(
     request: Request,
@@ -120,10 +124,6 @@ def read_apps(db: DatabaseDep) -> list[AppOut]:
 )
 def export_bundle(app: str, db: DatabaseDep) -> Response:
     """Export an installed app as a canonical bundle zip."""
-    bundle = export_app(db=db, app=app)
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / f"{app}.zip"
-        dump_bundle(bundle, target)
-        data = target.read_bytes()
+    data = zip_bundle(export_app(db=db, app=app))
     headers = {"Content-Disposition": f'attachment; filename="{app}.zip"'}
     return Response(data, media_type="application/zip", headers=headers)

@@ -19,5 +19,6 @@ def read_health(db: DatabaseDep) -> HealthOut:
         revision = None
         if sa.inspect(conn).has_table("alembic_version"):
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    return HealthOut(status="ok", version=__version__, database=db.dialect.name,
-                     migrations=revision)
+    return HealthOut(
+        status="ok", version=__version__, database=db.dialect.name, migrations=revision
+    )

@@ -1,0 +1,49 @@
+"""Health, JSON Schemas and the OpenAPI document."""
+
+from __future__ import annotations
+
+import jsonschema
+from fastapi.testclient import TestClient
+
+from engine.schemas import KINDS
+
+
+def test_health_reports_backend_and_migration(client: TestClient, backend: str) -> None:
+    body = client.get("/api/v1/health").json()
+
+    assert body["status"] == "ok"
+    assert body["database"] == backend
+    assert body["migrations"]
+
+
+def test_every_kind_has_a_valid_schema(client: TestClient) -> None:
+    kinds = client.get("/api/v1/schemas").json()["kinds"]
+
+    assert set(kinds) == set(KINDS) >= {"bundle", "form", "flow", "report", "dashboard"}
+    for kind in kinds:
+        schema = client.get(f"/api/v1/schemas/{kind}").json()
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_unknown_schema_kind_is_a_problem(client: TestClient) -> None:
+    response = client.get("/api/v1/schemas/widget")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "schema.unknown-kind"
+
+
+def test_openapi_documents_routes_and_problems(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+
+    paths = document["paths"]
+    assert {
+        "/api/v1/health",
+        "/api/v1/schemas/{kind}",
+        "/api/v1/bundles/import",
+        "/api/v1/bundles/plan",
+        "/api/v1/apps/{app}/export",
+    } <= set(paths)
+    import_op = paths["/api/v1/bundles/import"]["post"]
+    assert "application/zip" in import_op["requestBody"]["content"]
+    assert "application/problem+json" in import_op["responses"]["422"]["content"]
+    assert "ProblemOut" in document["components"]["schemas"]
