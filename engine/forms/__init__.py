@@ -6,7 +6,7 @@ reading specs only does not load it.
 
 from typing import Any
 
-from engine.forms.fields import check_autonumber_pattern
+from engine.forms.fields import FIELD_CLASSES, check_autonumber_pattern
 from engine.forms.spec import (
     FORM_SCHEMA_VERSION,
     ChildFieldSpec,
@@ -24,6 +24,7 @@ from engine.forms.spec import (
 )
 
 __all__ = [
+    "FIELD_CLASSES",
     "FORM_SCHEMA_VERSION",
     "ChildFieldSpec",
     "CompiledForm",

@@ -171,8 +171,12 @@ def _check_layout(ctx: _Context) -> None:
         return
     placed: set[str] = set()
     tab_paths = [(f"/layout/tabs/{t}/sections", tab.sections) for t, tab in enumerate(layout.tabs)]
+    keys: set[str] = set()
+    for t, tab in enumerate(layout.tabs):
+        _claim_key(ctx, keys, tab.key, f"/layout/tabs/{t}/key")
     for base, sections in [*tab_paths, ("/layout/sections", layout.sections)]:
         for s, section in enumerate(sections):
+            _claim_key(ctx, keys, section.key, f"{base}/{s}/key")
             if section.visible_if is not None:
                 path = f"{base}/{s}/visible_if"
                 _check_expr(ctx, section.visible_if, path, _catalog_for(ctx, None), "boolean")
@@ -183,6 +187,12 @@ def _check_layout(ctx: _Context) -> None:
                 if key in placed:
                     ctx.report("form.duplicate-placement", path, f"{key!r} is placed twice")
                 placed.add(key)
+
+
+def _claim_key(ctx: _Context, seen: set[str], key: str, path: str) -> None:
+    if key in seen:
+        ctx.report("form.duplicate-key", path, f"layout key {key!r} is used twice")
+    seen.add(key)
 
 
 def _target_form(ctx: _Context, ref: str) -> FormSpec | None:

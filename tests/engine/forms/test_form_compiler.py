@@ -249,3 +249,13 @@ def test_relation_display_field(semantic_problems) -> None:
     assert semantic_problems(data, forms={"customer": CUSTOMER}) == [
         ("form.unknown-field", "/fields/0/display_field")
     ]
+
+
+def test_layout_keys_unique(semantic_problems) -> None:
+    section = {"key": "s", "fields": []}
+    layout = {"tabs": [{"key": "t", "label": "T", "sections": [section]},
+                       {"key": "t", "label": "U", "sections": [section]}]}  # fmt: skip
+    assert semantic_problems(make_form(NUMBER, layout=layout)) == [
+        ("form.duplicate-key", "/layout/tabs/1/key"),
+        ("form.duplicate-key", "/layout/tabs/1/sections/0/key"),
+    ]
