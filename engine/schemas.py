@@ -1,4 +1,4 @@
-"""JSON Schemas of the definition kinds, and pydantic errors turned into located `Problem`s.
+"""JSON Schemas of the definition kinds, and validation of one definition by kind.
 
 `python -m engine.schemas [DIR]` writes `DIR/<kind>.schema.json` (default: the repository's
 `schemas/`), so packs can be validated without running Tangram.
@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from engine.errors import DefinitionError, Problem
+from engine.errors import DefinitionError
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -30,15 +29,6 @@ KINDS: dict[str, tuple[str, str]] = {
     "role": ("engine.identity.spec", "RoleSpec"),
     "menu": ("engine.apps.spec", "MenuSpec"),
 }
-
-# pydantic error type -> problem code; custom errors raised by validators keep their own code.
-ERROR_CODES: dict[str, str] = {
-    "extra_forbidden": "bundle.unknown-key",
-    "union_tag_invalid": "bundle.unknown-type",
-    "union_tag_not_found": "bundle.missing-key",
-    "missing": "bundle.missing-key",
-}
-DEFAULT_ERROR_CODE = "bundle.invalid-value"
 
 
 def model_for(kind: str) -> type[BaseModel]:
@@ -87,60 +77,18 @@ def write_schemas(target: Path) -> list[Path]:
     return written
 
 
-# --- validation errors as problems -------------------------------------------------------
-
-
 def validate_definition(kind: str, data: Any, *, source: str | None = None) -> BaseModel:
-    """Validate parsed YAML/JSON `data` as a `kind` definition.
+    """Validate parsed YAML/JSON `data` as a `kind` definition, as the bundle loader does.
 
     Raises:
         DefinitionError: with one problem per pydantic error, located by JSON pointer.
     """
-    model = model_for(kind)
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise DefinitionError(problems_from_validation_error(err, data, source=source)) from err
+    from engine.bundles import validate_document  # the loader owns the error conversion
 
-
-def problems_from_validation_error(
-    err: ValidationError, data: Any, *, source: str | None = None
-) -> list[Problem]:
-    """One `Problem` per error; the loc becomes a JSON pointer into `data`."""
-    problems = []
-    for item in err.errors(include_url=False):
-        path = _pointer(item["loc"], data, missing=item["type"] == "missing")
-        error_type = item["type"]
-        code = error_type if "." in error_type else ERROR_CODES.get(error_type, DEFAULT_ERROR_CODE)
-        problem = Problem(
-            code=code, path=path, message=item["msg"], hint=_hint(item), source=source
-        )
-        problems.append(problem)
-    return problems
-
-
-def _pointer(loc: tuple[int | str, ...], data: Any, *, missing: bool) -> str:
-    """Walk `loc` through `data`, dropping the tags pydantic inserts for union members."""
-    parts: list[str] = []
-    node = data
-    for index, step in enumerate(loc):
-        if isinstance(node, Mapping) and step in node:
-            node = node[step]
-        elif isinstance(node, list | tuple) and isinstance(step, int) and step < len(node):
-            node = node[step]
-        elif missing and index == len(loc) - 1 and isinstance(node, Mapping):
-            node = None  # the missing key itself
-        else:
-            continue  # a union member tag such as 'text' or 'str'
-        parts.append(str(step).replace("~", "~0").replace("/", "~1"))
-    return "/" + "/".join(parts) if parts else ""
-
-
-def _hint(item: Mapping[str, Any]) -> str | None:
-    ctx = item.get("ctx") or {}
-    if item["type"] == "union_tag_invalid":
-        return f"allowed types: {ctx.get('expected_tags', '')}"
-    return None
+    spec, problems = validate_document(model_for(kind), source or "", data)
+    if problems or spec is None:
+        raise DefinitionError(problems)
+    return spec
 
 
 def main(argv: list[str]) -> int:
@@ -162,7 +110,6 @@ __all__ = [
     "KINDS",
     "available_kinds",
     "model_for",
-    "problems_from_validation_error",
     "render_schema",
     "schema_for",
     "validate_definition",

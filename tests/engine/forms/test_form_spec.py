@@ -56,7 +56,7 @@ def test_each_type_validates_and_round_trips(field_type: str) -> None:
 
 def test_unknown_type(shape_problems) -> None:
     data = make_form({"type": "text", "key": "a"}, {"type": "colour", "key": "b"})
-    assert shape_problems(data) == [("bundle.unknown-type", "/fields/1")]
+    assert shape_problems(data) == [("bundle.unknown-type", "/fields/1/type")]
 
 
 def test_unknown_key_path_skips_union_tag(shape_problems) -> None:
@@ -96,7 +96,7 @@ def test_good_autonumber_pattern(pattern: str) -> None:
 def test_subform_cannot_nest_subform(shape_problems) -> None:
     inner = {"type": "subform", "key": "inner", "fields": [{"type": "text", "key": "x"}]}
     data = make_form({"type": "subform", "key": "outer", "fields": [inner]})
-    assert shape_problems(data) == [("bundle.unknown-type", "/fields/0/fields/0")]
+    assert shape_problems(data) == [("bundle.unknown-type", "/fields/0/fields/0/type")]
 
 
 def test_select_needs_exactly_one_option_source(shape_problems) -> None:
@@ -146,7 +146,7 @@ def test_all_problems_reported_together(shape_problems) -> None:
     )
     assert shape_problems(data) == [
         ("form.bad-regex", "/fields/0/regex"),
-        ("bundle.unknown-type", "/fields/1"),
+        ("bundle.unknown-type", "/fields/1/type"),
         ("bundle.invalid-value", "/fields/2/currency"),
     ]
 
