@@ -12,6 +12,7 @@ from api.routes import bundles, health, schemas
 from engine import __version__
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
+from web import mount_pages
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, schemas, bundles):
         app.include_router(module.router, prefix="/api/v1")
+    mount_pages(app)
     return app
 
 

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from engine.storage.database import create_database_engine
 
 if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
     from engine.storage.uow import UnitOfWork
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +111,27 @@ def _clean_committed_data(engine: sa.Engine) -> None:
 @pytest.fixture
 def uow_factory(migrated_engine: sa.Engine) -> Iterator[Callable[[], UnitOfWork]]:
     """`uow_factory()` makes units of work that really commit; the data is wiped afterwards."""
+
     from engine.storage.uow import UnitOfWork
 
     yield lambda: UnitOfWork(migrated_engine)
     _clean_committed_data(migrated_engine)
+
+
+# --- API and web fixtures ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(
+    migrated_engine: sa.Engine, uow_factory: Callable[[], UnitOfWork], tmp_path: Path
+) -> Iterator[TestClient]:
+    """A client of `create_app(settings)` on the test database; its data is wiped afterwards."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from engine.settings import Settings
+
+    url = migrated_engine.url.render_as_string(hide_password=False)
+    settings = Settings(database_url=url, data_dir=tmp_path, max_upload_bytes=2_000_000)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from fastapi.testclient import TestClient
 
 from engine.bundles import load_bundle
-from tests.api.conftest import FIXTURES, zip_folder
+from tests.support import FIXTURES, zip_folder
 
 ZIP = {"Content-Type": "application/zip"}
+
+
+@pytest.fixture
+def service_desk_zip() -> bytes:
+    return zip_folder(FIXTURES / "service_desk")
 
 
 def test_plan_shows_changes_and_writes_nothing(client: TestClient, service_desk_zip: bytes) -> None:
