@@ -72,7 +72,9 @@ class _Evaluation:
             )
         try:
             return self.dispatch[type(node)](node)
-        except (TypeError, ValueError, InvalidOperation, OverflowError) as err:
+        except OverflowError as err:
+            raise ExpressionError.at(node.pos, str(err), code="expr.out-of-range") from err
+        except (TypeError, ValueError, InvalidOperation) as err:
             raise ExpressionError.at(node.pos, str(err), code="expr.type-mismatch") from err
 
     def text(self, parts: Sequence[str]) -> str:

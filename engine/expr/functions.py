@@ -301,18 +301,25 @@ def _py_date(ctx: Context, args: Sequence[Any]) -> date | None:
         return None
 
 
+def _unit(value: Any) -> str:
+    unit = str(value).lower()
+    if unit not in UNITS:
+        raise ExpressionError(f"unknown unit {value!r}", code="expr.invalid-unit")
+    return unit
+
+
 def _py_dateadd(ctx: Context, args: Sequence[Any]) -> date | None:
-    start, amount = v.to_temporal(args[0]), v.to_number(args[1])
+    start, amount, unit = v.to_temporal(args[0]), v.to_number(args[1]), _unit(args[2])
     if start is None or amount is None:
         return None
-    return date_add(start, int(amount), args[2].lower())
+    return date_add(start, int(amount), unit)
 
 
 def _py_datedif(ctx: Context, args: Sequence[Any]) -> Decimal | None:
-    start, end = v.to_temporal(args[0]), v.to_temporal(args[1])
+    start, end, unit = v.to_temporal(args[0]), v.to_temporal(args[1]), _unit(args[2])
     if start is None or end is None:
         return None
-    return Decimal(date_diff(start, end, args[2].lower()))
+    return Decimal(date_diff(start, end, unit))
 
 
 def _part(fn: Callable[[date], int]) -> Callable[[Context, Sequence[Any]], Any]:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.expr._calendar import CLOCK_UNITS
@@ -27,6 +28,7 @@ from engine.expr.nodes import Binary, Call, Expression, Literal, Membership, Nod
 from engine.expr.types import ExprType
 
 Sql = ColumnElement[Any]
+MAX_SQL_NODES = 20_000
 T = ExprType
 _PRECEDENCE = {"+": 7, "-": 7, "*": 8}  # SQLAlchemy's own, so custom ops group correctly
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -166,9 +168,10 @@ class _SQLite(_Dialect):
         return seconds * _int(1_000_000) + micros
 
     def date_add(self, value: Sql, kind: ExprType, amount: Sql, unit: str) -> Sql:
-        # printf() turns NULL into 0, so a blank operand is handled before it gets there.
-        blank = sa.or_(value.is_(None), amount.is_(None))
-        return sa.case((blank, sa.null()), else_=self._moved(value, kind, amount, unit))
+        # printf() turns a NULL amount into 0, so a blank amount is handled first; a blank
+        # value already gives NULL through date()/strftime().
+        moved = self._moved(value, kind, amount, unit)
+        return sa.case((amount.is_(None), sa.null()), else_=moved)
 
     def _moved(self, value: Sql, kind: ExprType, amount: Sql, unit: str) -> Sql:
         count = self.integer(amount)
@@ -184,20 +187,14 @@ class _SQLite(_Dialect):
         return moved.op("||", precedence=6)(sa.func.substr(text, 20))
 
     def _add_months(self, value: Sql, months: Sql) -> Sql:
-        total = (
-            _sqlite_int(sa.func.substr(value, 1, 4)) * _int(12)
-            + _sqlite_int(sa.func.substr(value, 6, 2))
-            - _int(1)
-            + months
+        # date()'s own '+N months' overflows (Jan 31 + 1 month = Mar 2), so move the first of
+        # the month instead, then clamp the day to the target month's length.
+        first = sa.func.date(
+            value, _text("start of month"), sa.func.printf(_text("%d months"), months)
         )
-        year, month = (
-            total.op("/", precedence=8)(_int(12)),
-            total.op("%", precedence=8)(_int(12)) + _int(1),
-        )
-        first = sa.func.printf(_text("%04d-%02d-01"), year, month)
         last = _sqlite_int(sa.func.strftime(_text("%d"), first, _text("+1 month"), _text("-1 day")))
-        day = sa.func.min(_sqlite_int(sa.func.substr(value, 9, 2)), last)
-        moved = sa.func.printf(_text("%04d-%02d-%02d"), year, month, day)
+        day = sa.func.min(_sqlite_int(sa.func.strftime(_text("%d"), value)), last)
+        moved = sa.func.date(first, sa.func.printf(_text("%d days"), day - _int(1)))
         return moved.op("||", precedence=6)(sa.func.substr(value, 11))
 
     def make_date(self, year: Sql, month: Sql, day: Sql) -> Sql:
@@ -447,7 +444,23 @@ class _Compiler:
         return sa.not_(found) if node.negated else found
 
     def _call(self, node: Call) -> Sql:
-        return SQL_FUNCTIONS[node.name](self, node)
+        sql = SQL_FUNCTIONS[node.name](self, node)
+        self._check_size(node, sql)
+        return sql
+
+    def _check_size(self, node: Call, sql: Sql) -> None:
+        """Refuse SQL that grew too big: some functions repeat their argument (SQLite's month
+        arithmetic uses it five times), so nesting them grows the statement geometrically."""
+        size = 0
+        for _ in visitors.iterate(sql):
+            size += 1
+            if size > MAX_SQL_NODES:
+                raise ExpressionError.at(
+                    node.pos,
+                    f"the SQL for this expression exceeds {MAX_SQL_NODES} elements",
+                    code="expr.too-large",
+                    hint="nest fewer DATEADD/DATEDIF/DATE calls",
+                )
 
 
 def _concat(parts: Sequence[Sql]) -> Sql:

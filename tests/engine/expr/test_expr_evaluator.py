@@ -108,3 +108,15 @@ def test_the_package_never_calls_eval_or_exec() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in {"eval", "exec", "compile"}, path
+
+
+def test_dates_out_of_range_are_reported() -> None:
+    with pytest.raises(ExpressionError) as info:
+        run('DATEADD(d, 100000000, "day")', d=date(2024, 1, 1))
+    assert info.value.code == "expr.out-of-range"
+
+
+def test_unchecked_bad_units_are_still_refused() -> None:
+    with pytest.raises(ExpressionError) as info:
+        run("DATEADD(d, 1, u)", d=date(2024, 1, 1), u="fortnight")
+    assert info.value.code == "expr.invalid-unit"

@@ -134,3 +134,22 @@ def test_sql_agrees_with_python_over_many_rows(db_engine: sa.Engine, text: str) 
     for row in rows:
         want = _canonical(evaluate(expr, row, now=NOW))
         assert _canonical(got[row["id"]]) == want, (row, got[row["id"]])
+
+
+def test_nested_date_arithmetic_cannot_blow_up_the_statement() -> None:
+    text = "d"
+    for _ in range(40):
+        text = f'DATEADD({text}, 1, "month")'
+    column = sa.column("d", sa.Date())
+    # PostgreSQL's interval arithmetic uses its argument once: the statement grows linearly.
+    assert compile_sql(parse(text), {"d": column}, dialect="postgresql", now=NOW) is not None
+    # SQLite's clamped month arithmetic repeats its argument, so nesting is capped.
+    with pytest.raises(ExpressionError) as info:
+        compile_sql(parse(text), {"d": column}, dialect="sqlite", now=NOW)
+    assert info.value.code == "expr.too-large"
+
+
+def test_moderate_nesting_still_compiles() -> None:
+    text = 'DATEADD(DATEADD(DATEADD(d, 1, "month"), 1, "month"), 1, "year")'
+    column = sa.column("d", sa.Date())
+    assert compile_sql(parse(text), {"d": column}, dialect="sqlite", now=NOW) is not None
