@@ -72,3 +72,20 @@ def test_ticket_formulas_in_dependency_order(forms, option_sets) -> None:
 def test_device_warranty_expiry_after_its_inputs(forms, option_sets) -> None:
     order = compile_form(forms["device"], forms=forms, option_sets=option_sets).formula_order
     assert order.index("warranty_expiry") < order.index("coverage_status")
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        'ticket_type = "pm"',
+        'ticket_type = "complaint"',
+        'contract.sla_policy.code = "C7X24"',
+        'customer.tier = "vip"',
+        'device.product_model.product_line = "controller"',
+    ],
+)
+def test_seeded_sla_conditions_type_check_on_tickets(forms, option_sets, condition: str) -> None:
+    from engine.expr import ExprType, check, parse
+
+    catalog = compile_form(forms["ticket"], forms=forms, option_sets=option_sets).catalog
+    assert check(parse(condition), catalog) == ExprType.BOOLEAN
