@@ -51,8 +51,6 @@ class Trigger(SpecModel):
     def _needs(self) -> Trigger:
         if self.type == "schedule" and self.cron is None:
             raise PydanticCustomError("flow.missing-option", "a schedule trigger needs cron")
-        if self.type.startswith(("record_", "field_", "date_")) and self.form is None:
-            raise PydanticCustomError("flow.missing-option", "this trigger needs a form")
         if self.type == "field_changed" and not self.fields:
             raise PydanticCustomError("flow.missing-option", "field_changed needs fields")
         return self
@@ -277,6 +275,15 @@ class FlowSpec(SpecModel):
     nodes: Annotated[tuple[NodeSpec, ...], Field(min_length=1)]
     edges: tuple[Edge, ...] = ()
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _record_trigger_form(self) -> FlowSpec:
+        is_record = self.trigger.type.startswith(("record_", "field_", "date_"))
+        if is_record and self.trigger.form is None and self.form is None:
+            raise PydanticCustomError(
+                "flow.missing-option", "a record trigger needs trigger.form or the flow's form"
+            )
+        return self
 
 
 __all__ = [

@@ -164,3 +164,12 @@ def test_flow_problem_paths() -> None:
     [problem] = info.value.problems
     assert (problem.code, problem.path) == ("bundle.unknown-key", "/edges/0/colour")
     assert problem.source == "flows/ticket_lifecycle.yaml"
+
+
+def test_record_trigger_needs_a_form() -> None:
+    data = {**SAMPLES["flow"], "trigger": {"type": "record_created"}}
+    validate_definition("flow", data)  # the flow's own form serves
+    data.pop("form")
+    with pytest.raises(DefinitionError) as info:
+        validate_definition("flow", data)
+    assert [(p.code, p.path) for p in info.value.problems] == [("flow.missing-option", "")]
