@@ -17,15 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Dialect
 
 from engine.errors import DefinitionError, Problem
-from engine.storage._form_columns import (
-    ALWAYS_UNIQUE,
-    BuildContext,
-    ChildTable,
-    build_field_storage,
-)
+from engine.storage._form_schema import DesiredSchema, build_desired_schema
 from engine.storage.conflicts import translating_conflicts
-from engine.storage.names import form_table_name, index_name, unique_index_name
-from engine.storage.sqltypes import RowId, UtcDateTime
+from engine.storage.names import form_table_name
 from engine.storage.tables import NAMING_CONVENTION
 
 SYSTEM_COLUMNS = (
@@ -38,7 +32,6 @@ SYSTEM_COLUMNS = (
     "version",
     "deleted_at",
 )
-LIVE_ROWS = "deleted_at IS NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +78,6 @@ class FormTablePlan:
         return not self.steps
 
 
-@dataclass(frozen=True, slots=True)
-class _Desired:
-    """The tables a form needs, and which JSON pointer owns each (table, column)."""
-
-    metadata: sa.MetaData
-    tables: tuple[sa.Table, ...]
-    owners: dict[tuple[str, str], str]
-    kept: frozenset[tuple[str, str]]
-    targets: dict[str, str]
-    problems: tuple[Problem, ...]
-
-
 def plan_form_table(
     conn: sa.Connection,
     *,
@@ -113,7 +94,7 @@ def plan_form_table(
         related_forms: other forms of the app, to see which side of a two-way relation stores
             it (a multiple relation with `inverse` stores nothing when the target is unknown).
     """
-    desired = _build_desired(app, form, related_forms)
+    desired = build_desired_schema(app, form, related_forms)
     inspector = sa.inspect(conn)
     existing = set(inspector.get_table_names())
     context = MigrationContext.configure(conn)
@@ -190,175 +171,7 @@ def describe(plan: FormTablePlan) -> list[str]:
     return lines
 
 
-# --- the desired tables ----------------------------------------------------------------------
-
-
-def _system_columns() -> list[sa.Column[Any]]:
-    return [
-        sa.Column("id", RowId, sa.Identity(), primary_key=True),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
-        sa.Column("updated_at", UtcDateTime(), nullable=False),
-        sa.Column("updated_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
-        sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
-        sa.Column("version", sa.Integer, nullable=False, server_default="1"),
-        sa.Column("deleted_at", UtcDateTime(), nullable=True),
-    ]
-
-
-class _TableBuilder:
-    """Collects the tables, owners and problems of one form while walking its fields."""
-
-    def __init__(self, app: str, related_forms: Sequence[Any]) -> None:
-        self.app = app
-        self.fields = {
-            (form_table_name(app, str(form.key)), str(spec.key)): spec
-            for form in related_forms
-            for spec in getattr(form, "fields", ())
-        }
-        self.metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-        self.tables: list[sa.Table] = []
-        self.owners: dict[tuple[str, str], str] = {}
-        self.kept: set[tuple[str, str]] = set()
-        self.targets: dict[str, str] = {}
-        self.problems: list[Problem] = []
-
-    def resolve(self, form_ref: str) -> str:
-        return form_table_name(self.app, form_ref)
-
-    def find_field(self, form_ref: str, key: str) -> Any | None:
-        return self.fields.get((self.resolve(form_ref), key))
-
-    def table(
-        self, name: str, base: list[sa.Column[Any]], fields: Sequence[Any], prefix: str
-    ) -> tuple[sa.Table, dict[str, list[str]]]:
-        """Build table `name`; returns it and the column names of each field key."""
-        columns = {column.name: column for column in base}
-        reserved = set(columns)
-        by_field: dict[str, list[str]] = {}
-        unique: list[list[str]] = []
-        indexed: list[str] = []
-        children: list[tuple[ChildTable, str]] = []
-        context = BuildContext(table=name, resolve_form=self.resolve, find_field=self.find_field)
-        for position, spec in enumerate(fields):
-            path = f"{prefix}/{position}"
-            storage = build_field_storage(spec, context)
-            if storage is None:
-                self._problem("storage.unknown-field-type", f"{path}/type", spec)
-                continue
-            if getattr(spec, "retired", False):
-                self.kept.update((name, c.name) for c in storage.columns)
-                continue
-            if str(spec.type) == "relation" and not getattr(spec, "multiple", False):
-                self.targets[f"{path}/form"] = self.resolve(str(spec.form))
-            for column in storage.columns:
-                if column.name in columns:
-                    code = "reserved-column" if column.name in reserved else "duplicate-column"
-                    self._problem(f"storage.{code}", f"{path}/key", spec, column.name)
-                    continue
-                columns[column.name] = column
-                self.owners[(name, column.name)] = path
-            names = [column.name for column in storage.columns]
-            by_field[str(spec.key)] = names
-            if names and (getattr(spec, "unique", False) or str(spec.type) in ALWAYS_UNIQUE):
-                unique.append(names)
-            indexed += storage.indexed
-            children += [(child, path) for child in storage.children]
-        table = sa.Table(name, self.metadata, *columns.values())
-        self.tables.append(table)
-        self._add_indexes(table, unique, indexed)
-        for child, path in children:
-            self._child(child, path)
-        return table, by_field
-
-    def _child(self, child: ChildTable, path: str) -> None:
-        for column in child.columns:
-            for fk in column.foreign_keys:
-                if fk.target_fullname.split(".")[0] != self.tables[0].name:
-                    self.targets[f"{path}/form"] = fk.target_fullname.split(".")[0]
-        table, _ = self.table(child.name, list(child.columns), child.fields, f"{path}/fields")
-        for column in child.columns:
-            if column.name in ("parent_id", "target_id"):
-                _add_index(table, [column.name])
-
-    def _add_indexes(self, table: sa.Table, unique: list[list[str]], indexed: list[str]) -> None:
-        soft_deleted = "deleted_at" in table.c
-        where: dict[str, Any] = {
-            "sqlite_where": sa.text(LIVE_ROWS),
-            "postgresql_where": sa.text(LIVE_ROWS),
-        }
-        for names in unique:
-            # Soft-deleted records must not block a new record with the same value.
-            extra: dict[str, Any] = where if soft_deleted else {}
-            _add_index(table, names, unique=True, **extra)
-        for column_name in indexed:
-            _add_index(table, [column_name])
-
-    def _problem(self, code: str, path: str, spec: Any, detail: str = "") -> None:
-        messages = {
-            "storage.unknown-field-type": f"no storage for field type {spec.type!r}",
-            "storage.duplicate-column": f"column {detail!r} of field {spec.key!r} is taken",
-            "storage.reserved-column": f"column {detail!r} is a system column",
-        }
-        self.problems.append(Problem(code=code, path=path, message=messages[code]))
-
-
-def _build_desired(app: str, form: Any, related_forms: Sequence[Any] = ()) -> _Desired:
-    builder = _TableBuilder(app, related_forms)
-    fields = tuple(getattr(form, "fields", ()))
-    main, by_field = builder.table(
-        form_table_name(app, str(form.key)), _system_columns(), fields, "/fields"
-    )
-    _add_form_constraints(main, by_field, form)
-    _add_stub_tables(builder.metadata)
-    return _Desired(
-        metadata=builder.metadata,
-        tables=tuple(builder.tables),
-        owners=builder.owners,
-        kept=frozenset(builder.kept),
-        targets=builder.targets,
-        problems=tuple(builder.problems),
-    )
-
-
-def _add_form_constraints(table: sa.Table, by_field: dict[str, list[str]], form: Any) -> None:
-    """Composite `unique` and `indexes` of the form (lists of field keys)."""
-    where: dict[str, Any] = {
-        "sqlite_where": sa.text(LIVE_ROWS),
-        "postgresql_where": sa.text(LIVE_ROWS),
-    }
-    for keys, unique in [(k, True) for k in getattr(form, "unique", ())] + [
-        (k, False) for k in getattr(form, "indexes", ())
-    ]:
-        names = [name for key in keys for name in by_field.get(str(key), [])]
-        if not names:
-            continue
-        if unique:
-            _add_index(table, names, unique=True, **where)
-        else:
-            _add_index(table, names)
-
-
-def _add_index(table: sa.Table, names: list[str], *, unique: bool = False, **kw: Any) -> None:
-    """Index `names` once: a field index and a form index on the same columns are one index."""
-    covered = {tuple(c.name for c in index.columns) for index in table.indexes}
-    if tuple(names) in covered:
-        return
-    name = unique_index_name(table.name, names) if unique else index_name(table.name, names)
-    sa.Index(name, *(table.c[n] for n in names), unique=unique, **kw)
-
-
-def _add_stub_tables(metadata: sa.MetaData) -> None:
-    """Placeholder tables for foreign-key targets outside the form, so DDL can compile."""
-    for table in list(metadata.tables.values()):
-        for fk in table.foreign_keys:
-            target = fk.target_fullname.split(".")[0]
-            if target not in metadata.tables:
-                id_type = sa.Integer() if target in ("users", "departments") else RowId
-                sa.Table(target, metadata, sa.Column("id", id_type, primary_key=True))
-
-
-def _missing_targets(desired: _Desired, available: set[str]) -> list[Problem]:
+def _missing_targets(desired: DesiredSchema, available: set[str]) -> list[Problem]:
     own = {table.name for table in desired.tables}
     return [
         Problem(
@@ -380,7 +193,7 @@ def _sorted_indexes(table: sa.Table) -> list[sa.Index]:
 
 
 def _diff_table(
-    inspector: sa.Inspector, context: MigrationContext, table: sa.Table, desired: _Desired
+    inspector: sa.Inspector, context: MigrationContext, table: sa.Table, desired: DesiredSchema
 ) -> tuple[list[Step], list[RetireColumn], list[Problem]]:
     reflected = {column["name"]: column for column in inspector.get_columns(table.name)}
     steps: list[Step] = []
@@ -406,7 +219,7 @@ def _type_change(
     table: sa.Table,
     column: sa.Column[Any],
     found: sa.types.TypeEngine[Any],
-    desired: _Desired,
+    desired: DesiredSchema,
     dialect: Dialect,
 ) -> Problem:
     path = desired.owners.get((table.name, column.name), "")
@@ -483,7 +296,7 @@ def _order_by_relations(app: str, forms: Sequence[Any]) -> list[Any]:
         if name in visiting or by_table[name] in ordered:
             return
         visiting.add(name)
-        desired = _build_desired(app, by_table[name], forms)
+        desired = build_desired_schema(app, by_table[name], forms)
         for target in sorted(set(desired.targets.values())):
             if target in by_table:
                 visit(target)
