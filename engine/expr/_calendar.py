@@ -14,6 +14,8 @@ _MICROS.update({unit: seconds * 1_000_000 for unit, seconds in CLOCK_UNITS.items
 def as_datetime(value: date) -> datetime:
     """A date as midnight UTC; a datetime converted to UTC (naive ones are taken as UTC)."""
     if isinstance(value, datetime):
+        if value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return datetime.combine(value, time(0), tzinfo=UTC)
 

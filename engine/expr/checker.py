@@ -90,7 +90,7 @@ class _Checker:
         return T.TEXT if isinstance(value, str) else T.NUMBER
 
     def _ref(self, node: Ref) -> ExprType:
-        found = self.catalog.get(node.name) or BUILTIN_VARIABLES.get(node.name)
+        found = BUILTIN_VARIABLES.get(node.name) or self.catalog.get(node.name)
         if found is None:
             raise ExpressionError.at(
                 node.pos,

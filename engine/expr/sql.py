@@ -408,11 +408,12 @@ class _Compiler:
         return _text(value)
 
     def _ref(self, node: Ref) -> Sql:
-        if node.name in self.columns:
-            return self.columns[node.name]
+        # $now and $today always come from the injected clock, as in the Python evaluator.
         if node.name == "$now":
             return self.now_sql()
-        return sa.literal(self.today, sa.Date())
+        if node.name == "$today":
+            return sa.literal(self.today, sa.Date())
+        return self.columns[node.name]
 
     def _unary(self, node: Unary) -> Sql:
         operand = self.compile(node.operand)
