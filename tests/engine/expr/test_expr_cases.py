@@ -7,6 +7,7 @@ UTC text, PostgreSQL a zone-aware value), dates to `date`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -18,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from engine.expr import ExpressionError, ExprType, check, compile_sql, evaluate, parse
+from engine.expr import FUNCTIONS, ExpressionError, ExprType, check, compile_sql, evaluate, parse
 
 CASES_FILE = Path(__file__).resolve().parents[2] / "expr_cases.yaml"
 DEFAULT_NOW = "2026-03-15T09:30:00Z"
@@ -116,6 +117,21 @@ def _clock(case: Case) -> dict[str, Any]:
 def test_table_is_large_enough() -> None:
     assert len(CASES) >= 150
     assert len({c.expr for c in CASES}) > 200
+
+
+def test_table_is_language_neutral() -> None:
+    # Plain JSON types only (a bare YAML date would arrive as a Python date, not a string).
+    raw = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
+    json.dumps(raw)
+
+
+def test_table_covers_every_function_and_operator() -> None:
+    text = " ".join(c.expr.upper() for c in VALUE_CASES)
+    missing = [name for name in FUNCTIONS if f"{name}(" not in text and name != "NOT"]
+    assert missing == []
+    for operator in ("+", "-", "*", "/", "&", "=", "<>", "!=", "<", "<=", ">", ">=", " IN ("):
+        assert operator in text, operator
+    assert " NOT IN (" in text and " AND " in text and " OR " in text and "NOT " in text
 
 
 @pytest.mark.parametrize("case", VALUE_CASES, ids=lambda c: c.id)
