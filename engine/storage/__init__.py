@@ -6,8 +6,10 @@ from engine.storage.database import create_database_engine, is_postgresql, norma
 from engine.storage.definitions import BundleFileStore, DefinitionStore
 from engine.storage.form_tables import (
     FormTablePlan,
+    FormTables,
     apply_form_table_plan,
     apply_form_table_plans,
+    form_tables,
     plan_form_table,
     plan_form_tables,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "DepartmentRecord",
     "DepartmentStore",
     "FormTablePlan",
+    "FormTables",
     "PublishResult",
     "RoleRecord",
     "RoleStore",
@@ -49,6 +52,7 @@ __all__ = [
     "apply_form_table_plans",
     "create_database_engine",
     "current_revision",
+    "form_tables",
     "head_revision",
     "is_postgresql",
     "normalise_url",

@@ -32,6 +32,8 @@ class DesiredSchema:
     kept: frozenset[tuple[str, str]]
     targets: dict[str, str]
     problems: tuple[Problem, ...]
+    field_columns: dict[str, tuple[str, ...]]  # "field" or "subform.field" → column names
+    child_tables: dict[str, sa.Table]  # "subform" or "relation" (or "subform.relation") → table
 
 
 def _system_columns() -> list[sa.Column[Any]]:
@@ -63,6 +65,8 @@ class _TableBuilder:
         self.kept: set[tuple[str, str]] = set()
         self.targets: dict[str, str] = {}
         self.problems: list[Problem] = []
+        self.field_columns: dict[str, tuple[str, ...]] = {}
+        self.child_tables: dict[str, sa.Table] = {}
 
     def resolve(self, form_ref: str) -> str:
         return form_table_name(self.app, form_ref)
@@ -71,15 +75,23 @@ class _TableBuilder:
         return self.fields.get((self.resolve(form_ref), key))
 
     def table(
-        self, name: str, base: list[sa.Column[Any]], fields: Sequence[Any], prefix: str
+        self,
+        name: str,
+        base: list[sa.Column[Any]],
+        fields: Sequence[Any],
+        prefix: str,
+        scope: str = "",
     ) -> tuple[sa.Table, dict[str, list[str]]]:
-        """Build table `name`; returns it and the column names of each field key."""
+        """Build table `name`; returns it and the column names of each field key.
+
+        `prefix` is the JSON pointer of `fields`; `scope` the dotted key path ("items.").
+        """
         columns = {column.name: column for column in base}
         reserved = set(columns)
         by_field: dict[str, list[str]] = {}
         unique: list[list[str]] = []
         indexed: list[str] = []
-        children: list[tuple[ChildTable, str]] = []
+        children: list[tuple[ChildTable, str, str]] = []
         context = BuildContext(table=name, resolve_form=self.resolve, find_field=self.find_field)
         for position, spec in enumerate(fields):
             path = f"{prefix}/{position}"
@@ -101,23 +113,29 @@ class _TableBuilder:
                 self.owners[(name, column.name)] = path
             names = [column.name for column in storage.columns]
             by_field[str(spec.key)] = names
+            if names:
+                self.field_columns[scope + str(spec.key)] = tuple(names)
             if names and (getattr(spec, "unique", False) or str(spec.type) in ALWAYS_UNIQUE):
                 unique.append(names)
             indexed += storage.indexed
-            children += [(child, path) for child in storage.children]
+            children += [(child, path, scope) for child in storage.children]
         table = sa.Table(name, self.metadata, *columns.values())
         self.tables.append(table)
         self._add_indexes(table, unique, indexed)
-        for child, path in children:
-            self._child(child, path)
+        for child, path, child_scope in children:
+            self._child(child, path, child_scope)
         return table, by_field
 
-    def _child(self, child: ChildTable, path: str) -> None:
+    def _child(self, child: ChildTable, path: str, scope: str) -> None:
         for column in child.columns:
             for fk in column.foreign_keys:
                 if fk.target_fullname.split(".")[0] != self.tables[0].name:
                     self.targets[f"{path}/form"] = fk.target_fullname.split(".")[0]
-        table, _ = self.table(child.name, list(child.columns), child.fields, f"{path}/fields")
+        dotted = scope + child.field_key
+        table, _ = self.table(
+            child.name, list(child.columns), child.fields, f"{path}/fields", f"{dotted}."
+        )
+        self.child_tables[dotted] = table
         for column in child.columns:
             if column.name in ("parent_id", "target_id"):
                 _add_index(table, [column.name])
@@ -159,6 +177,8 @@ def build_desired_schema(app: str, form: Any, related_forms: Sequence[Any] = ())
         kept=frozenset(builder.kept),
         targets=builder.targets,
         problems=tuple(builder.problems),
+        field_columns=builder.field_columns,
+        child_tables=builder.child_tables,
     )
 
 

@@ -7,8 +7,9 @@ Plans are applied with Alembic operations inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +77,30 @@ class FormTablePlan:
     @property
     def is_empty(self) -> bool:
         return not self.steps
+
+
+@dataclass(frozen=True, slots=True)
+class FormTables:
+    """The Core tables of one form, for reading and writing its records.
+
+    `children` maps a subform or multiple-relation field ("items", "items.parts") to its child
+    or link table; `field_columns` maps every stored field ("title", "items.sku") to its columns
+    (one, or several for date_range, address and location).
+    """
+
+    main: sa.Table
+    children: Mapping[str, sa.Table]
+    field_columns: Mapping[str, tuple[str, ...]]
+
+
+def form_tables(*, app: str, form: Any, related_forms: Sequence[Any] = ()) -> FormTables:
+    """The tables `form` is stored in, as the synchroniser builds them (no database access)."""
+    desired = build_desired_schema(app, form, related_forms)
+    return FormTables(
+        main=desired.tables[0],
+        children=MappingProxyType(dict(desired.child_tables)),
+        field_columns=MappingProxyType(dict(desired.field_columns)),
+    )
 
 
 def plan_form_table(
@@ -361,11 +386,13 @@ __all__ = [
     "CreateIndex",
     "CreateTable",
     "FormTablePlan",
+    "FormTables",
     "RetireColumn",
     "Step",
     "apply_form_table_plan",
     "apply_form_table_plans",
     "describe",
+    "form_tables",
     "plan_form_table",
     "plan_form_tables",
 ]

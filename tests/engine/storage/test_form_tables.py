@@ -18,6 +18,7 @@ from engine.storage.form_tables import (
     apply_form_table_plan,
     apply_form_table_plans,
     describe,
+    form_tables,
     plan_form_table,
     plan_form_tables,
 )
@@ -130,11 +131,13 @@ def test_create_every_field_type_then_replan_is_empty(conn: sa.Connection) -> No
 def test_values_round_trip_in_typed_columns(conn: sa.Connection) -> None:
     _apply(conn, "t", CUSTOMER)
     _apply(conn, "t", EVERY_TYPE)
-    tables = sa.MetaData()
-    tables.reflect(conn, only=["t__customer", "t__ticket", "t__ticket__items"])
-    customer, ticket, items = (
-        tables.tables[n] for n in ("t__customer", "t__ticket", "t__ticket__items")
-    )
+    customer = form_tables(app="t", form=CUSTOMER).main
+    layout = form_tables(app="t", form=EVERY_TYPE)
+    ticket, items = layout.main, layout.children["items"]
+    assert layout.field_columns["window"] == ("window__start", "window__end")
+    assert layout.field_columns["items.sku"] == ("sku",)
+    assert layout.children["related"].name == "t__ticket__related"
+    assert "customer_name" not in layout.field_columns
     stamp = {"created_at": _now(), "updated_at": _now()}
     customer_id = conn.execute(
         customer.insert().values(name="ACME", **stamp).returning(customer.c.id)
