@@ -85,10 +85,8 @@ def test_upgrade_inside_callers_transaction_rolls_back(scratch_engine: sa.Engine
     assert _tables(scratch_engine) == set()
 
 
-def test_upgrade_from_url_is_idempotent(backend: str, tmp_path: Path) -> None:
-    if backend != "sqlite":
-        pytest.skip("the URL form is exercised once, on a fresh SQLite file")
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+def test_upgrade_from_url_is_idempotent(backend: str, db_url: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}" if backend == "sqlite" else db_url
     upgrade_database(url)
     upgrade_database(url)
     engine = create_database_engine(url)
