@@ -264,6 +264,8 @@ class _PostgreSQL(_Dialect):
         interval = sa.func.make_interval(*args)
         if kind.kind == "date" and unit not in CLOCK_UNITS:
             return sa.cast(value.op("+", precedence=7)(interval), sa.Date)
+        if kind.kind == "datetime" and unit in CLOCK_UNITS:
+            return value.op("+", precedence=7)(interval)  # clock time is absolute: no zone
         moved = self._naive(value, kind).op("+", precedence=7)(interval)
         return sa.func.timezone(_text("UTC"), moved)
 
