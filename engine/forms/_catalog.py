@@ -71,7 +71,13 @@ SYSTEM_COLUMNS: dict[str, str] = {
     "owner": "number",
     "version": "number",
 }
-RESERVED_KEYS = frozenset(SYSTEM_COLUMNS) | {"owner_id", "deleted_at", "parent_id", "position"}
+# Expression keywords too: a field with such a key could never be referenced in an expression.
+EXPRESSION_KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
+RESERVED_KEYS = (
+    frozenset(SYSTEM_COLUMNS)
+    | {"owner_id", "deleted_at", "parent_id", "position"}
+    | EXPRESSION_KEYWORDS
+)
 
 # Variables every form expression may use.
 VARIABLES: dict[str, str] = {

@@ -44,6 +44,11 @@ class CompiledForm:
     formula_order: tuple[str, ...]
     subform_formula_order: Mapping[str, tuple[str, ...]]
     catalog: Mapping[str, ExprType]
+    # Resolved options of choice fields by key (`subform/child` inside subforms); a field whose
+    # shared option set was not given to the compiler is absent.
+    options: Mapping[str, Mapping[str, f.Option]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def key(self) -> str:
@@ -118,7 +123,20 @@ def _build(ctx: _Context, orders: dict[str, tuple[str, ...]]) -> CompiledForm:
         formula_order=orders.pop(""),
         subform_formula_order=MappingProxyType(orders),
         catalog=MappingProxyType(_catalog_for(ctx, None)),
+        options=MappingProxyType(_resolved_options(ctx)),
     )
+
+
+def _resolved_options(ctx: _Context) -> dict[str, Mapping[str, f.Option]]:
+    """Options of every choice field whose option source is known, by field (or `sub/child`)."""
+    found: dict[str, Mapping[str, f.Option]] = {}
+    for _path, owner, item in _walk(ctx.spec):
+        if isinstance(item, f._Choice):
+            options = _choice_options(ctx, item)
+            if options is not None:
+                key = item.key if owner is None else f"{owner.key}/{item.key}"
+                found[key] = MappingProxyType({option.key: option for option in options})
+    return found
 
 
 # --- keys and references -----------------------------------------------------------------
@@ -139,7 +157,7 @@ def _check_unique_keys(ctx: _Context, items: tuple[object, ...], base: str) -> N
         if key in seen:
             ctx.report("form.duplicate-key", path, f"field key {key!r} is used twice")
         elif key in _catalog.RESERVED_KEYS:
-            ctx.report("form.reserved-key", path, f"{key!r} is a system column name")
+            ctx.report("form.reserved-key", path, f"{key!r} is reserved (a system column or an expression keyword)")
         seen.add(key)
 
 
@@ -281,14 +299,20 @@ def _check_option_set(ctx: _Context, name: str | None, path: str) -> None:
         ctx.report("form.unknown-option-set", f"{path}/option_set", f"no option set {name!r}")
 
 
-def _option_keys(ctx: _Context, item: f._Choice) -> set[str] | None:
-    """The option keys a choice field offers, or None when its option set is not known."""
+def _choice_options(ctx: _Context, item: f._Choice) -> tuple[f.Option, ...] | None:
+    """The options a choice field offers, or None when its option set is not known."""
     if item.option_set is None:
-        return {option.key for option in item.options}
+        return item.options
     local = {s.key: s for s in ctx.spec.option_sets}
     shared = ctx.option_sets or {}
     found = local.get(item.option_set) or shared.get(item.option_set)
-    return None if found is None else {option.key for option in found.options}
+    return None if found is None else found.options
+
+
+def _option_keys(ctx: _Context, item: f._Choice) -> set[str] | None:
+    """The option keys a choice field offers, or None when its option set is not known."""
+    options = _choice_options(ctx, item)
+    return None if options is None else {option.key for option in options}
 
 
 def _check_choice(ctx: _Context, item: f._Choice, path: str, owner: Owner) -> None:

@@ -67,6 +67,14 @@ def test_reserved_key(semantic_problems) -> None:
     ]
 
 
+def test_expression_keywords_are_reserved_keys(semantic_problems) -> None:
+    data = make_form({"type": "text", "key": "in"}, {"type": "boolean", "key": "true"})
+    assert semantic_problems(data) == [
+        ("form.reserved-key", "/fields/0/key"),
+        ("form.reserved-key", "/fields/1/key"),
+    ]
+
+
 def test_unknown_fields_in_layout_unique_indexes_title(semantic_problems) -> None:
     data = make_form(
         NUMBER,
