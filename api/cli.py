@@ -135,7 +135,9 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from engine.installer import open_database
 
+    open_database(settings).dispose()  # an embedded database is ready without a separate init
     app = create_app(settings)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port)
 
