@@ -197,16 +197,81 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_target", "target_kind", "target_key"),
 )
 
+# --- records (helper "records", migration 0002) ----------------------------------------------
+# Record meta tables carry (app, form, record_id) instead of foreign keys: form tables belong to
+# the synchroniser, and history outlives the records it describes.
+
+RECORD_ACTIONS = ("create", "update", "delete", "restore")
+
+record_history = sa.Table(
+    "record_history",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("app", KEY, nullable=False),
+    sa.Column("form", KEY, nullable=False),
+    sa.Column("record_id", RowId, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("actor_id", sa.Integer, nullable=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("changes", JSONDocument, nullable=False),
+    sa.Index("ix_record_history_record", "app", "form", "record_id"),
+)
+
+record_comments = sa.Table(
+    "record_comments",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("app", KEY, nullable=False),
+    sa.Column("form", KEY, nullable=False),
+    sa.Column("record_id", RowId, nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("actor_id", sa.Integer, nullable=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("deleted_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_record_comments_record", "app", "form", "record_id"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("app", KEY, nullable=False),
+    sa.Column("form", KEY, nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("record_id", RowId, nullable=False),
+    sa.Column("request_digest", sa.String(64), nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("app", "form", "key"),
+)
+
+autonumber_counters = sa.Table(
+    "autonumber_counters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app", KEY, nullable=False),
+    sa.Column("form", KEY, nullable=False),
+    sa.Column("field", KEY, nullable=False),
+    sa.Column("period", sa.String(16), nullable=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("app", "form", "field", "period"),
+)
+
 __all__ = [
     "NAMING_CONVENTION",
+    "RECORD_ACTIONS",
     "USER_STATUSES",
     "apps",
     "audit_log",
+    "autonumber_counters",
     "bundle_files",
     "definition_versions",
     "definitions",
     "departments",
+    "idempotency_keys",
     "metadata",
+    "record_comments",
+    "record_history",
     "roles",
     "user_departments",
     "user_roles",
