@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.expr import ExprType, check, compile_sql, evaluate, parse  # noqa: E402
+from engine.expr import ExprType, check, compile_filter, compile_sql, evaluate, parse  # noqa: E402
 from engine.storage.database import create_database_engine  # noqa: E402
 
 NOW = datetime(2026, 3, 15, 9, 30, tzinfo=UTC)
@@ -123,19 +123,21 @@ def bench_sql(url: str, rows: list[dict[str, Any]]) -> None:
             text: compile_sql(parse(text), columns, dialect=dialect, now=NOW)
             for text in (SLA, STATUS, VISIBLE)
         }
+        status = compiled[STATUS].label("s")
+        visible = compile_filter(parse(VISIBLE), columns, dialect=dialect, now=NOW)
         queries = {
             "SLA deadline": (
                 sa.select(sa.func.max(compiled[SLA])).select_from(table),
                 sa.text(f"SELECT {HAND[dialect][SLA]} FROM bench_expr"),
             ),
             "SLA status": (
-                sa.select(compiled[STATUS], sa.func.count()).group_by(compiled[STATUS]),
+                sa.select(status, sa.func.count()).group_by(sa.literal_column("s")),
                 sa.text(
                     f"SELECT {HAND[dialect][STATUS]} AS s, count(*) FROM bench_expr GROUP BY s"
                 ).bindparams(now=now_param),
             ),
             "visibility": (
-                sa.select(sa.func.count()).select_from(table).where(compiled[VISIBLE]),
+                sa.select(sa.func.count()).select_from(table).where(visible),
                 sa.text(f"SELECT count(*) FROM bench_expr WHERE {HAND_VISIBLE}"),
             ),
         }

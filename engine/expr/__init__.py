@@ -17,14 +17,14 @@ from engine.expr.parser import parse
 from engine.expr.types import ExprType
 
 if TYPE_CHECKING:
-    from engine.expr.sql import compile_sql
+    from engine.expr.sql import compile_filter, compile_sql
 
 
 def __getattr__(name: str) -> Any:
-    if name == "compile_sql":
-        from engine.expr.sql import compile_sql
+    if name in ("compile_sql", "compile_filter"):
+        from engine.expr import sql
 
-        return compile_sql
+        return getattr(sql, name)
     raise AttributeError(f"module 'engine.expr' has no attribute {name!r}")
 
 
@@ -34,6 +34,7 @@ __all__ = [
     "Expression",
     "ExpressionError",
     "check",
+    "compile_filter",
     "compile_sql",
     "evaluate",
     "parse",

@@ -66,6 +66,39 @@ def compile_sql(
     return sa.type_coerce(result, compiler.dialect.result_type(types[id(expr.root)]))
 
 
+def compile_filter(
+    expr: Expression,
+    columns: Mapping[str, ColumnElement[Any]],
+    *,
+    dialect: str,
+    now: datetime,
+    timezone: tzinfo = UTC,
+) -> ColumnElement[bool]:
+    """Compile a boolean `expr` as a WHERE condition: it keeps the rows where `expr` is TRUE.
+
+    A WHERE clause drops blank and FALSE alike, so at the top and under AND/OR an `=` against
+    a non-blank literal, and `in`, compile to plain comparisons that indexes can serve, instead
+    of the null-safe forms `compile_sql` needs to return exact values.
+
+    Raises:
+        ExpressionError: as `compile_sql`, and `expr.type-mismatch` when `expr` is not boolean.
+    """
+    if dialect not in _DIALECTS:
+        raise ExpressionError(
+            f"no SQL compiler for dialect {dialect!r}", code="expr.unsupported-dialect"
+        )
+    catalog = {name: type_of(column) for name, column in columns.items()}
+    types = annotate(expr, catalog)
+    if types[id(expr.root)].kind not in ("boolean", "null"):
+        raise ExpressionError(
+            f"a filter must be a condition, not {types[id(expr.root)]}", code="expr.type-mismatch"
+        )
+    moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    today = moment.astimezone(timezone).date()
+    compiler = _Compiler(columns, types, _DIALECTS[dialect], moment, today)
+    return compiler.predicate(expr.root)
+
+
 def type_of(column: ColumnElement[Any]) -> ExprType:
     """The expression type of a column, from its SQLAlchemy type."""
     kind = column.type
@@ -330,6 +363,13 @@ _RESULT_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
 }
 
 
+def _has_value(node: Binary) -> bool:
+    """True when one side is a non-blank literal: then plain `=` is TRUE exactly when `=` is."""
+    return any(
+        isinstance(side, Literal) and side.value is not None for side in (node.left, node.right)
+    )
+
+
 def _text(value: str) -> Sql:
     return sa.literal(value, sa.String())
 
@@ -387,14 +427,34 @@ class _Compiler:
             return self.dialect.promote(sql)
         return sql
 
-    def common(self, nodes: Sequence[Node]) -> list[Sql]:
-        """Compile nodes of one unified type (dates widened when mixed with datetimes)."""
+    def common(self, nodes: Sequence[Node], *, ordered: bool = True) -> list[Sql]:
+        """Compile nodes of one unified type (dates widened when mixed with datetimes).
+
+        `ordered=False` skips the code-point collation: equality needs none, and a collated
+        column cannot use the column's own index on PostgreSQL.
+        """
         kinds = {self.kind(n).kind for n in nodes}
         target = T.DATETIME if "datetime" in kinds else T.ANY
         sqls = [self.compile_as(n, target) for n in nodes]
-        if "text" in kinds:
+        if ordered and "text" in kinds:
             sqls = [self.dialect.ordered(s) for s in sqls]
         return sqls
+
+    def predicate(self, node: Node) -> Sql:
+        """`node` for a WHERE clause, where blank and FALSE both drop the row."""
+        if isinstance(node, Binary) and node.op in ("and", "or"):
+            join = sa.and_ if node.op == "and" else sa.or_
+            return join(self.predicate(node.left), self.predicate(node.right))
+        if isinstance(node, Call) and node.name in ("AND", "OR"):
+            join = sa.and_ if node.name == "AND" else sa.or_
+            return join(*(self.predicate(arg) for arg in node.args))
+        if isinstance(node, Binary) and node.op == "=" and _has_value(node):
+            left, right = self.common((node.left, node.right), ordered=False)
+            return left == right
+        if isinstance(node, Membership) and not node.negated:
+            operand, *items = self.common((node.operand, *node.items), ordered=False)
+            return operand.in_(items)
+        return self.compile(node)
 
     def now_sql(self) -> Sql:
         return self.dialect.datetime_literal(self.now)
@@ -434,7 +494,7 @@ class _Compiler:
             return self.compile(node.left).op(op, precedence=_PRECEDENCE[op])(
                 self.compile(node.right)
             )
-        left, right = self.common((node.left, node.right))
+        left, right = self.common((node.left, node.right), ordered=op not in ("=", "<>"))
         if op == "=":
             return left.is_not_distinct_from(right)
         if op == "<>":
@@ -442,7 +502,7 @@ class _Compiler:
         return left.op(op, precedence=5, is_comparison=True)(right)
 
     def _membership(self, node: Membership) -> Sql:
-        operand, *items = self.common((node.operand, *node.items))
+        operand, *items = self.common((node.operand, *node.items), ordered=False)
         found = sa.func.coalesce(operand.in_(items), sa.false())
         return sa.not_(found) if node.negated else found
 
@@ -657,4 +717,4 @@ for _name in ("YEAR", "MONTH", "DAY", "WEEKDAY"):
 if set(SQL_FUNCTIONS) != set(FUNCTIONS):  # pragma: no cover - caught by the registry test
     raise RuntimeError("SQL_FUNCTIONS and FUNCTIONS disagree")
 
-__all__ = ["SQL_FUNCTIONS", "compile_sql", "sql_function", "type_of"]
+__all__ = ["compile_filter", "SQL_FUNCTIONS", "compile_sql", "sql_function", "type_of"]

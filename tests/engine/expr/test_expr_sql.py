@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.expr import FUNCTIONS, ExpressionError, compile_sql, evaluate, parse
+from engine.expr import FUNCTIONS, ExpressionError, compile_filter, compile_sql, evaluate, parse
 from engine.expr.sql import SQL_FUNCTIONS
 
 NOW = datetime(2026, 3, 15, 9, 30, tzinfo=UTC)
@@ -153,3 +153,50 @@ def test_moderate_nesting_still_compiles() -> None:
     text = 'DATEADD(DATEADD(DATEADD(d, 1, "month"), 1, "month"), 1, "year")'
     column = sa.column("d", sa.Date())
     assert compile_sql(parse(text), {"d": column}, dialect="sqlite", now=NOW) is not None
+
+
+FILTERS = [
+    'ticket_type in ("repair", "tech_support") AND priority = "urgent"',
+    'priority = "urgent" OR vip',
+    'NOT (priority = "urgent") AND ticket_type <> "repair"',
+    'OR(ticket_type = "维修", AND(amount > 100, priority in ("high", BLANK())))',
+    'priority = BLANK() OR ticket_type not in ("repair")',
+    'IF(vip, priority = "high", ticket_type = "Return")',
+    "due = DATE(2024, 3, 1) AND amount = 0",
+    "vip",
+]
+
+
+@pytest.mark.parametrize("text", FILTERS)
+def test_filters_keep_exactly_the_rows_python_finds_true(db_engine: sa.Engine, text: str) -> None:
+    rows = _rows(300)
+    expr = parse(text)
+    table = _table()
+    with db_engine.connect() as conn, conn.begin() as transaction:
+        table.metadata.create_all(conn)
+        conn.execute(table.insert(), rows)
+        condition = compile_filter(
+            expr, {c.name: c for c in table.columns}, dialect=conn.dialect.name, now=NOW
+        )
+        got = set(conn.scalars(sa.select(table.c.id).where(condition)))
+        transaction.rollback()
+    assert got == {row["id"] for row in rows if evaluate(expr, row, now=NOW) is True}
+
+
+def test_filters_use_plain_comparisons_that_indexes_serve() -> None:
+    columns = {c.name: c for c in _table().columns}
+    text = 'priority = "urgent" AND ticket_type in ("repair", "x")'
+    condition = compile_filter(parse(text), columns, dialect="postgresql", now=NOW)
+    sql = str(condition.compile(dialect=postgresql.dialect()))
+    assert "DISTINCT" not in sql and "coalesce" not in sql.lower() and "COLLATE" not in sql
+
+
+def test_a_filter_must_be_a_condition() -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_filter(
+            parse("amount + 1"),
+            {"amount": sa.column("amount", sa.Numeric())},
+            dialect="sqlite",
+            now=NOW,
+        )
+    assert info.value.code == "expr.type-mismatch"
