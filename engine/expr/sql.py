@@ -53,17 +53,26 @@ def compile_sql(
     Raises:
         ExpressionError: any checker error, or `expr.unsupported-dialect`.
     """
+    compiler = _compiler_for(expr, columns, dialect, now, timezone)
+    result = compiler.compile(expr.root)
+    return sa.type_coerce(result, compiler.dialect.result_type(compiler.kind(expr.root)))
+
+
+def _compiler_for(
+    expr: Expression,
+    columns: Mapping[str, ColumnElement[Any]],
+    dialect: str,
+    now: datetime,
+    timezone: tzinfo,
+) -> _Compiler:
     if dialect not in _DIALECTS:
         raise ExpressionError(
             f"no SQL compiler for dialect {dialect!r}", code="expr.unsupported-dialect"
         )
-    catalog = {name: type_of(column) for name, column in columns.items()}
-    types = annotate(expr, catalog)
+    types = annotate(expr, {name: type_of(column) for name, column in columns.items()})
     moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     today = moment.astimezone(timezone).date()
-    compiler = _Compiler(columns, types, _DIALECTS[dialect], moment, today)
-    result = compiler.compile(expr.root)
-    return sa.type_coerce(result, compiler.dialect.result_type(types[id(expr.root)]))
+    return _Compiler(columns, types, _DIALECTS[dialect], moment, today)
 
 
 def compile_filter(
@@ -83,19 +92,12 @@ def compile_filter(
     Raises:
         ExpressionError: as `compile_sql`, and `expr.type-mismatch` when `expr` is not boolean.
     """
-    if dialect not in _DIALECTS:
+    compiler = _compiler_for(expr, columns, dialect, now, timezone)
+    kind = compiler.kind(expr.root)
+    if kind.kind not in ("boolean", "null"):
         raise ExpressionError(
-            f"no SQL compiler for dialect {dialect!r}", code="expr.unsupported-dialect"
+            f"a filter must be a condition, not {kind}", code="expr.type-mismatch"
         )
-    catalog = {name: type_of(column) for name, column in columns.items()}
-    types = annotate(expr, catalog)
-    if types[id(expr.root)].kind not in ("boolean", "null"):
-        raise ExpressionError(
-            f"a filter must be a condition, not {types[id(expr.root)]}", code="expr.type-mismatch"
-        )
-    moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-    today = moment.astimezone(timezone).date()
-    compiler = _Compiler(columns, types, _DIALECTS[dialect], moment, today)
     return compiler.predicate(expr.root)
 
 

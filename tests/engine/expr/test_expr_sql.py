@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -118,19 +119,30 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def _run_on_rows(
+    engine: sa.Engine, rows: list[dict[str, Any]], query: Callable[[sa.Table, str], Any]
+) -> list[Any]:
+    """Load `rows` into a temporary table, run `query(table, dialect)`, roll everything back."""
+    table = _table()
+    with engine.connect() as conn, conn.begin() as transaction:
+        table.metadata.create_all(conn)
+        conn.execute(table.insert(), rows)
+        result = list(conn.execute(query(table, conn.dialect.name)).all())
+        transaction.rollback()
+    return result
+
+
 @pytest.mark.parametrize("text", AGREEMENT)
 def test_sql_agrees_with_python_over_many_rows(db_engine: sa.Engine, text: str) -> None:
     rows = _rows(300)
     expr = parse(text)
-    table = _table()
-    with db_engine.connect() as conn, conn.begin() as transaction:
-        table.metadata.create_all(conn)
-        conn.execute(table.insert(), rows)
-        compiled = compile_sql(
-            expr, {c.name: c for c in table.columns}, dialect=conn.dialect.name, now=NOW
-        )
-        got = dict(conn.execute(sa.select(table.c.id, compiled).order_by(table.c.id)).all())
-        transaction.rollback()
+
+    def query(table: sa.Table, dialect: str) -> Any:
+        columns = {c.name: c for c in table.columns}
+        compiled = compile_sql(expr, columns, dialect=dialect, now=NOW)
+        return sa.select(table.c.id, compiled).order_by(table.c.id)
+
+    got = dict(_run_on_rows(db_engine, rows, query))
     for row in rows:
         want = _canonical(evaluate(expr, row, now=NOW))
         assert _canonical(got[row["id"]]) == want, (row, got[row["id"]])
@@ -171,15 +183,12 @@ FILTERS = [
 def test_filters_keep_exactly_the_rows_python_finds_true(db_engine: sa.Engine, text: str) -> None:
     rows = _rows(300)
     expr = parse(text)
-    table = _table()
-    with db_engine.connect() as conn, conn.begin() as transaction:
-        table.metadata.create_all(conn)
-        conn.execute(table.insert(), rows)
-        condition = compile_filter(
-            expr, {c.name: c for c in table.columns}, dialect=conn.dialect.name, now=NOW
-        )
-        got = set(conn.scalars(sa.select(table.c.id).where(condition)))
-        transaction.rollback()
+
+    def query(table: sa.Table, dialect: str) -> Any:
+        columns = {c.name: c for c in table.columns}
+        return sa.select(table.c.id).where(compile_filter(expr, columns, dialect=dialect, now=NOW))
+
+    got = {row.id for row in _run_on_rows(db_engine, rows, query)}
     assert got == {row["id"] for row in rows if evaluate(expr, row, now=NOW) is True}
 
 
