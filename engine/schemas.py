@@ -28,6 +28,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "dashboard": ("engine.reports.spec", "DashboardSpec"),
     "role": ("engine.identity.spec", "RoleSpec"),
     "menu": ("engine.apps.spec", "MenuSpec"),
+    "view": ("engine.forms.views", "ViewSpec"),
 }
 
 

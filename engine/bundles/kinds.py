@@ -20,6 +20,7 @@ _DEFAULT_MODELS: dict[str, str] = {
     "dashboards": "engine.reports.spec:DashboardSpec",
     "roles": "engine.identity.spec:RoleSpec",
     "menus": "engine.apps.spec:MenuSpec",
+    "views": "engine.forms.views:ViewSpec",
 }
 
 
