@@ -257,7 +257,35 @@ autonumber_counters = sa.Table(
     sa.UniqueConstraint("app", "form", "field", "period"),
 )
 
+# --- imports (helper "transfer", migration 0003) ----------------------------------------------
+# One row per record import: the client polls it; the error report lives under the data folder.
+
+IMPORT_STATUSES = ("pending", "running", "done", "failed")
+
+import_jobs = sa.Table(
+    "import_jobs",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("app", KEY, nullable=False),
+    sa.Column("form", KEY, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("options", JSONDocument, nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_written", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("problems", JSONDocument, nullable=True),
+    sa.Column("created_by", sa.Integer, nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    sa.CheckConstraint(sa.column("status").in_(IMPORT_STATUSES), name="status"),
+    sa.Index("ix_import_jobs_form", "app", "form"),
+)
+
 __all__ = [
+    "IMPORT_STATUSES",
     "NAMING_CONVENTION",
     "RECORD_ACTIONS",
     "USER_STATUSES",
@@ -269,6 +297,7 @@ __all__ = [
     "definitions",
     "departments",
     "idempotency_keys",
+    "import_jobs",
     "metadata",
     "record_comments",
     "record_history",
