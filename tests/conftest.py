@@ -135,3 +135,88 @@ def client(
     settings = Settings(database_url=url, data_dir=tmp_path, max_upload_bytes=2_000_000)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+# --- records fixtures (helper "records") -------------------------------------------------------
+#
+# `records_bundle_dir`  a small bundle written to tmp_path: customer ← ticket (relations both
+#                       ways, lookup, rollups with a filter, autonumber, address, subform, link
+#                       table), device (on_delete: clear) and tag (multiple relation).
+# `records_app`         that bundle imported into the test database (committed; wiped afterwards
+#                       by `uow_factory`); returns the app key "rec".
+
+RECORDS_BUNDLE = {
+    "bundle.yaml": """
+key: rec
+name: Records test
+version: 1.0.0
+engine: ">=0.1,<1.0"
+""",
+    "forms/customer.yaml": """
+key: customer
+label: Customer
+title_field: name
+fields:
+  - {key: name, type: text, label: Name, required: true, max_length: 120, unique: true}
+  - {key: tickets, type: relation, form: ticket, multiple: true, inverse: customer}
+  - {key: ticket_count, type: rollup, relation: tickets, aggregate: count}
+  - {key: open_count, type: rollup, relation: tickets, aggregate: count, filter: status = "open"}
+  - {key: total_hours, type: rollup, relation: tickets, aggregate: sum, field: hours}
+""",
+    "forms/device.yaml": """
+key: device
+label: Device
+fields:
+  - {key: serial, type: text, label: Serial, required: true, unique: true}
+""",
+    "forms/tag.yaml": """
+key: tag
+label: Tag
+fields:
+  - {key: label, type: text, label: Label, required: true}
+""",
+    "forms/ticket.yaml": """
+key: ticket
+label: Ticket
+title_field: number
+fields:
+  - {key: number, type: autonumber, pattern: "T-{YYYYMMDD}-{####}", reset: daily}
+  - {key: subject, type: text, label: Subject, required: true, max_length: 200}
+  - key: status
+    type: select
+    options: [{key: open, label: Open}, {key: closed, label: Closed}]
+    default: open
+  - {key: hours, type: number, decimals: 2}
+  - {key: customer, type: relation, form: customer, inverse: tickets, on_delete: refuse}
+  - {key: device, type: relation, form: device, on_delete: clear}
+  - {key: customer_name, type: lookup, relation: customer, field: name}
+  - {key: site, type: address}
+  - {key: tags, type: relation, form: tag, multiple: true}
+  - key: items
+    type: subform
+    fields:
+      - {key: sku, type: text, required: true}
+      - {key: qty, type: number, decimals: 0}
+  - {key: item_qty, type: rollup, relation: items, aggregate: sum, field: qty}
+""",
+}
+
+
+@pytest.fixture
+def records_bundle_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "rec_bundle"
+    for name, text in RECORDS_BUNDLE.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text.lstrip(), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def records_app(
+    migrated_engine: sa.Engine, uow_factory: Callable[[], UnitOfWork], records_bundle_dir: Path
+) -> str:
+    from engine.bundles import load_bundle
+    from engine.installer import import_bundle
+
+    import_bundle(db=migrated_engine, bundle=load_bundle(records_bundle_dir))
+    return "rec"

@@ -1,0 +1,517 @@
+"""The records service: create, read, update, delete, restore, history, comments and bulk edits.
+
+Each call is one unit of work: it loads the compiled form from the registry, validates through
+`validate_submission`, writes the record, its child rows and its history, and commits once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.errors import (
+    ConflictError,
+    EngineError,
+    FieldError,
+    NotFoundError,
+    SubmissionError,
+)
+from engine.registry import DefinitionRegistry, FormDefinition
+from engine.storage._record_layout import LINKS, PARTS, STORED, SUBFORM, RecordLayout
+from engine.storage.conflicts import UNIQUE, ConstraintConflict
+from engine.storage.form_records import (
+    STALE_VERSION,
+    SYSTEM_FIELDS,
+    FormRecordStore,
+    RecordConflict,
+    StoredRecord,
+    build_record_layout,
+)
+from engine.storage.record_meta import CommentRecord, HistoryEntry, RecordMetaStore
+from engine.storage.sqltypes import utc_now
+from engine.storage.uow import UnitOfWork
+
+IDEMPOTENCY_MISMATCH = "record.idempotency-mismatch"
+APPEND_ONLY = "record.append-only"
+BAD_COMMENT = "record.bad-comment"
+BULK_TOO_LARGE = "record.bulk-too-large"
+MAX_BULK = 1000
+MAX_COMMENT = 20_000
+_WRITABLE = (STORED, PARTS, SUBFORM, LINKS)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """A record with the definition it was read with (to serialise it)."""
+
+    definition: FormDefinition
+    record: StoredRecord
+
+    def to_json(self) -> dict[str, Any]:
+        return record_to_json(self.definition, self.record)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """What happened to one record of a bulk operation."""
+
+    id: int
+    ok: bool
+    version: int | None = None
+    code: str | None = None
+    message: str | None = None
+    errors: tuple[FieldError, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "ok": self.ok}
+        if self.ok:
+            out["version"] = self.version
+        else:
+            out.update(code=self.code, message=self.message)
+            out["errors"] = [error.to_dict() for error in self.errors]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BulkReport:
+    """All-or-nothing: `applied` is True only when every item is ok (else nothing changed)."""
+
+    applied: bool
+    items: tuple[BulkItem, ...] = field(default_factory=tuple)
+
+
+class RecordService:
+    """Record use cases over one database; owned by the app like the registry it uses."""
+
+    def __init__(
+        self,
+        *,
+        db: sa.Engine | sa.Connection,
+        registry: DefinitionRegistry,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._clock = clock
+        self._layouts: dict[FormDefinition, RecordLayout] = {}
+        self._lock = threading.Lock()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _unit(
+        self, app: str, form: str
+    ) -> Iterator[tuple[UnitOfWork, FormDefinition, FormRecordStore]]:
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            definition = self._registry.form(uow, app=app, key=form)
+            store = FormRecordStore(uow.conn, layout=self.layout(definition), clock=self._clock)
+            yield uow, definition, store
+
+    def layout(self, definition: FormDefinition) -> RecordLayout:
+        """The storage layout of a compiled form, built once per definition."""
+        with self._lock:
+            found = self._layouts.get(definition)
+        if found is not None:
+            return found
+        built = build_record_layout(app=definition.app, form=definition.compiled, forms=definition.forms)
+        with self._lock:
+            if len(self._layouts) > 256:
+                self._layouts.clear()
+            self._layouts[definition] = built
+        return built
+
+    def _meta(self, uow: UnitOfWork, app: str, form: str) -> RecordMetaStore:
+        return RecordMetaStore(uow.conn, app=app, form=form, clock=self._clock)
+
+    def _validate(
+        self,
+        definition: FormDefinition,
+        data: Mapping[str, Any],
+        current: Mapping[str, Any] | None,
+        actor: int | None,
+    ) -> dict[str, Any]:
+        from engine.forms.validation import EvalContext, validate_submission
+
+        context = EvalContext(now=self._clock(), actor=actor, departments=(), timezone="UTC")
+        return validate_submission(definition.compiled, data, current=current, context=context)
+
+    # --- single records -----------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        app: str,
+        form: str,
+        data: Mapping[str, Any],
+        actor: int | None,
+        idempotency_key: str | None = None,
+    ) -> RecordResult:
+        """Validate and store a new record; the same idempotency key returns the same record.
+
+        Raises:
+            SubmissionError: invalid data (every problem at once), missing relation targets.
+            ConflictError: a unique value is taken, or the key was used with another payload.
+        """
+        digest = _digest(data)
+        for attempt in (1, 2):
+            try:
+                return self._create(app, form, data, actor, idempotency_key, digest)
+            except ConstraintConflict as err:
+                # Another request with the same key won the race; the retry finds its record.
+                if attempt == 2 or idempotency_key is None or err.code != UNIQUE:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create(
+        self,
+        app: str,
+        form: str,
+        data: Mapping[str, Any],
+        actor: int | None,
+        key: str | None,
+        digest: str,
+    ) -> RecordResult:
+        with self._unit(app, form) as (uow, definition, store):
+            meta = self._meta(uow, app, form)
+            if key is not None:
+                seen = meta.find_idempotency(key=key)
+                if seen is not None:
+                    return self._replay(
+                        definition, store, seen.request_digest, digest, seen.record_id
+                    )
+            clean = _writable(store.layout, self._validate(definition, data, None, actor))
+            clean = {k: v for k, v in clean.items() if not _is_autonumber(store.layout, k)}
+            record_id = store.insert(values=clean, actor=actor)
+            record = store.get(record_id=record_id)
+            changes = _changes(definition, store.layout, {}, record.values)
+            meta.add_history(
+                record_id=record_id, version=1, action="create", changes=changes, actor=actor
+            )
+            if key is not None:
+                meta.save_idempotency(key=key, record_id=record_id, request_digest=digest)
+            uow.commit()
+        return RecordResult(definition, record)
+
+    def _replay(
+        self,
+        definition: FormDefinition,
+        store: FormRecordStore,
+        seen: str,
+        digest: str,
+        record_id: int,
+    ) -> RecordResult:
+        if seen != digest:
+            raise ConflictError(
+                "this idempotency key was used with a different request", code=IDEMPOTENCY_MISMATCH
+            )
+        return RecordResult(definition, store.get(record_id=record_id, include_deleted=True))
+
+    def get(
+        self, *, app: str, form: str, record_id: int, include_deleted: bool = False
+    ) -> RecordResult:
+        with self._unit(app, form) as (_uow, definition, store):
+            record = store.get(record_id=record_id, include_deleted=include_deleted)
+        return RecordResult(definition, record)
+
+    def update(
+        self,
+        *,
+        app: str,
+        form: str,
+        record_id: int,
+        data: Mapping[str, Any],
+        version: int,
+        actor: int | None,
+    ) -> RecordResult:
+        """Change the fields in `data` of a record still at `version`.
+
+        Raises:
+            ConflictError: `record.stale-version` (nothing changed), unique conflicts.
+        """
+        with self._unit(app, form) as (uow, definition, store):
+            _refuse_append_only(definition)
+            self._update_one(uow, definition, store, record_id, data, version, actor)
+            record = store.get(record_id=record_id)
+            uow.commit()
+        return RecordResult(definition, record)
+
+    def _update_one(
+        self,
+        uow: UnitOfWork,
+        definition: FormDefinition,
+        store: FormRecordStore,
+        record_id: int,
+        data: Mapping[str, Any],
+        version: int | None,
+        actor: int | None,
+    ) -> int:
+        current = store.get(record_id=record_id)
+        expected = current.version if version is None else version
+        if current.version != expected:
+            message = f"record {record_id} is at version {current.version}, not {expected}"
+            raise RecordConflict(message, code=STALE_VERSION)
+        clean = _writable(store.layout, self._validate(definition, data, current.values, actor))
+        changed = {
+            key: value
+            for key, value in clean.items()
+            if not _is_autonumber(store.layout, key)
+            and _comparable(store.layout, key, value)
+            != _comparable(store.layout, key, current.values.get(key))
+        }
+        if not changed:
+            return current.version
+        new_version = store.update(
+            record_id=record_id, version=expected, changes=changed, actor=actor
+        )
+        after = store.get(record_id=record_id).values
+        changes = _changes(definition, store.layout, current.values, after, keys=changed)
+        self._meta(uow, definition.app, definition.key).add_history(
+            record_id=record_id, version=new_version, action="update", changes=changes, actor=actor
+        )
+        return new_version
+
+    def delete(
+        self, *, app: str, form: str, record_id: int, actor: int | None, version: int | None = None
+    ) -> RecordResult:
+        """Soft-delete a record (refused while records that `refuse` refer to it)."""
+        with self._unit(app, form) as (uow, definition, store):
+            _refuse_append_only(definition)
+            self._delete_one(uow, definition, store, record_id, version, actor)
+            record = store.get(record_id=record_id, include_deleted=True)
+            uow.commit()
+        return RecordResult(definition, record)
+
+    def _delete_one(
+        self,
+        uow: UnitOfWork,
+        definition: FormDefinition,
+        store: FormRecordStore,
+        record_id: int,
+        version: int | None,
+        actor: int | None,
+    ) -> int:
+        new_version = store.soft_delete(record_id=record_id, actor=actor, version=version)
+        self._meta(uow, definition.app, definition.key).add_history(
+            record_id=record_id, version=new_version, action="delete", changes={}, actor=actor
+        )
+        return new_version
+
+    def restore(self, *, app: str, form: str, record_id: int, actor: int | None) -> RecordResult:
+        with self._unit(app, form) as (uow, definition, store):
+            new_version = store.restore(record_id=record_id, actor=actor)
+            self._meta(uow, app, form).add_history(
+                record_id=record_id, version=new_version, action="restore", changes={}, actor=actor
+            )
+            record = store.get(record_id=record_id)
+            uow.commit()
+        return RecordResult(definition, record)
+
+    # --- history and comments -----------------------------------------------------------------
+
+    def history(self, *, app: str, form: str, record_id: int) -> list[HistoryEntry]:
+        with self._unit(app, form) as (uow, _definition, store):
+            store.get(record_id=record_id, include_deleted=True)
+            return self._meta(uow, app, form).list_history(record_id=record_id)
+
+    def add_comment(
+        self, *, app: str, form: str, record_id: int, body: str, actor: int | None
+    ) -> CommentRecord:
+        if not isinstance(body, str) or not body.strip() or len(body) > MAX_COMMENT:
+            message = f"a comment is 1 to {MAX_COMMENT} characters of text"
+            raise SubmissionError([FieldError("body", BAD_COMMENT, message)])
+        with self._unit(app, form) as (uow, _definition, store):
+            store.get(record_id=record_id)
+            comment = self._meta(uow, app, form).add_comment(
+                record_id=record_id, body=body, actor=actor
+            )
+            uow.commit()
+        return comment
+
+    def list_comments(self, *, app: str, form: str, record_id: int) -> list[CommentRecord]:
+        with self._unit(app, form) as (uow, _definition, store):
+            store.get(record_id=record_id, include_deleted=True)
+            return self._meta(uow, app, form).list_comments(record_id=record_id)
+
+    # --- bulk ---------------------------------------------------------------------------------
+
+    def bulk_update(
+        self,
+        *,
+        app: str,
+        form: str,
+        ids: Sequence[int],
+        data: Mapping[str, Any],
+        actor: int | None,
+        versions: Mapping[int, int] | None = None,
+    ) -> BulkReport:
+        """The same changes to every record, all or nothing, with a report per record."""
+        _check_bulk_size(ids)
+        expected = versions or {}
+
+        def step(
+            uow: UnitOfWork, definition: FormDefinition, store: FormRecordStore, rid: int
+        ) -> int:
+            _refuse_append_only(definition)
+            return self._update_one(uow, definition, store, rid, data, expected.get(rid), actor)
+
+        return self._bulk(app, form, ids, step)
+
+    def bulk_delete(
+        self, *, app: str, form: str, ids: Sequence[int], actor: int | None
+    ) -> BulkReport:
+        """Soft-delete every record, all or nothing, with a report per record."""
+        _check_bulk_size(ids)
+
+        def step(
+            uow: UnitOfWork, definition: FormDefinition, store: FormRecordStore, rid: int
+        ) -> int:
+            _refuse_append_only(definition)
+            return self._delete_one(uow, definition, store, rid, None, actor)
+
+        return self._bulk(app, form, ids, step)
+
+    def _bulk(
+        self,
+        app: str,
+        form: str,
+        ids: Sequence[int],
+        step: Callable[[UnitOfWork, FormDefinition, FormRecordStore, int], int],
+    ) -> BulkReport:
+        items: list[BulkItem] = []
+        with self._unit(app, form) as (uow, definition, store):
+            for record_id in dict.fromkeys(ids):
+                savepoint = uow.conn.begin_nested()
+                try:
+                    version = step(uow, definition, store, record_id)
+                except (SubmissionError, ConflictError, NotFoundError) as err:
+                    savepoint.rollback()
+                    items.append(_failed(record_id, err))
+                    continue
+                savepoint.commit()
+                items.append(BulkItem(id=record_id, ok=True, version=version))
+            applied = all(item.ok for item in items)
+            if applied:
+                uow.commit()
+        return BulkReport(applied=applied, items=tuple(items))
+
+
+# --- values and changes -----------------------------------------------------------------------
+
+
+def record_to_json(definition: FormDefinition, record: StoredRecord) -> dict[str, Any]:
+    """A record as JSON: system fields under their own names, then every field's value."""
+    out: dict[str, Any] = {}
+    for name in SYSTEM_FIELDS:
+        value = getattr(record, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    for key, value in record.values.items():
+        out[key] = field_json(definition, key, value)
+    return out
+
+
+def field_json(definition: FormDefinition, key: str, value: Any) -> Any:
+    """One field's value as JSON (subform rows cell by cell)."""
+    from engine.forms.values import to_json
+
+    if value is None:
+        return None
+    spec = definition.compiled.fields.get(key)
+    if spec is None:
+        return value
+    children = definition.compiled.subform_fields.get(key)
+    if children is not None:
+        return [
+            {
+                k: (None if v is None else to_json(children[k], v)) if k in children else v
+                for k, v in row.items()
+            }
+            for row in value
+        ]
+    return to_json(spec, value)
+
+
+def _writable(layout: RecordLayout, clean: Mapping[str, Any]) -> dict[str, Any]:
+    kinds = {slot.key: slot.kind for slot in layout.slots}
+    return {k: v for k, v in clean.items() if kinds.get(k) in _WRITABLE}
+
+
+def _is_autonumber(layout: RecordLayout, key: str) -> bool:
+    slot = layout.slot(key)
+    return slot is not None and str(slot.spec.type) == "autonumber"
+
+
+def _comparable(layout: RecordLayout, key: str, value: Any) -> Any:
+    """A value reduced to what is stored, so re-reads compare equal to clean input."""
+    slot = layout.slot(key)
+    if slot is None or slot.kind != SUBFORM or value is None:
+        return value
+    keys = [row.key for row in slot.rows if row.kind in _WRITABLE]
+    return [{k: row.get(k) for k in keys} for row in value]
+
+
+def _changes(
+    definition: FormDefinition,
+    layout: RecordLayout,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    *,
+    keys: Mapping[str, Any] | None = None,
+) -> dict[str, list[Any]]:
+    """`{field: [old, new]}` in JSON for every stored field that differs."""
+    out: dict[str, list[Any]] = {}
+    for slot in layout.slots:
+        if slot.kind not in _WRITABLE or (keys is not None and slot.key not in keys):
+            continue
+        old = _comparable(layout, slot.key, before.get(slot.key))
+        new = _comparable(layout, slot.key, after.get(slot.key))
+        if old != new and not (old in (None, []) and new in (None, [])):
+            out[slot.key] = [
+                field_json(definition, slot.key, old),
+                field_json(definition, slot.key, new),
+            ]
+    return out
+
+
+def _digest(data: Mapping[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _refuse_append_only(definition: FormDefinition) -> None:
+    if definition.compiled.spec.append_only:
+        raise ConflictError(
+            f"form {definition.key!r} is append-only: records cannot change", code=APPEND_ONLY
+        )
+
+
+def _check_bulk_size(ids: Sequence[int]) -> None:
+    if not ids or len(ids) > MAX_BULK:
+        message = f"give 1 to {MAX_BULK} record ids"
+        raise SubmissionError([FieldError("ids", BULK_TOO_LARGE, message)])
+
+
+def _failed(record_id: int, err: EngineError) -> BulkItem:
+    errors = err.errors if isinstance(err, SubmissionError) else ()
+    return BulkItem(id=record_id, ok=False, code=err.code, message=err.message, errors=errors)
+
+
+__all__ = [
+    "APPEND_ONLY",
+    "BAD_COMMENT",
+    "BULK_TOO_LARGE",
+    "IDEMPOTENCY_MISMATCH",
+    "BulkItem",
+    "BulkReport",
+    "RecordResult",
+    "RecordService",
+    "field_json",
+    "record_to_json",
+]

@@ -1,0 +1,528 @@
+"""`FormRecordStore`: the records of one form in its real tables (SQLAlchemy Core).
+
+Clean values (as `validate_submission` returns them) go to typed columns, subform rows to the
+child table and multiple relations to the link table, all on the caller's connection, so the
+caller's transaction covers the record and its rows. Lookups and rollups are read through SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.errors import ConflictError, FieldError, NotFoundError, SubmissionError
+from engine.storage._record_layout import (
+    BACKREF,
+    LINKS,
+    PARTS,
+    STORED,
+    SUBFORM,
+    RecordLayout,
+    Reference,
+    Slot,
+    build_record_layout,
+)
+from engine.storage._record_sql import computed_columns, target_tables
+from engine.storage._record_values import (
+    autonumber_period,
+    format_autonumber,
+    from_columns,
+    to_columns,
+)
+from engine.storage.conflicts import UNIQUE, translate_integrity_error
+from engine.storage.names import form_table_name
+from engine.storage.record_meta import RecordMetaStore
+from engine.storage.sqltypes import utc_now
+
+STALE_VERSION = "record.stale-version"
+UNIQUE_VIOLATION = "record.unique-violation"
+MISSING_RELATION = "record.missing-relation"
+DELETE_REFUSED = "record.delete-refused"
+NOT_FOUND = "record.not-found"
+NOT_DELETED = "record.not-deleted"
+SYSTEM_FIELDS = (
+    "id",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "owner_id",
+    "deleted_at",
+)
+
+
+class RecordConflict(ConflictError):
+    """A write refused because of other data: `path` names the field, `records` the others."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        path: str | None = None,
+        records: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        super().__init__(message, code=code)
+        self.path = path
+        self.records = tuple(records)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One record: system columns and field values (subforms as lists of row dicts)."""
+
+    id: int
+    version: int
+    created_at: datetime
+    created_by: int | None
+    updated_at: datetime
+    updated_by: int | None
+    owner_id: int | None
+    deleted_at: datetime | None
+    values: dict[str, Any]
+
+
+class FormRecordStore:
+    """Insert, update, read, soft-delete and restore the records of one form."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        *,
+        layout: RecordLayout,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._conn = conn
+        self._layout = layout
+        self._clock = clock
+        self._meta = RecordMetaStore(conn, app=layout.app, form=layout.form, clock=clock)
+
+    @property
+    def layout(self) -> RecordLayout:
+        return self._layout
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def insert(self, *, values: Mapping[str, Any], actor: int | None) -> int:
+        """Store a new record (autonumbers allocated here) and return its id."""
+        now = self._clock()
+        values = {**values, **self._autonumbers(now)}
+        self._check_relations(values)
+        main = self._layout.main
+        row = self._main_columns(values)
+        row.update(created_at=now, updated_at=now, created_by=actor, updated_by=actor)
+        row.update(owner_id=actor, version=1)
+        record_id = int(
+            self._execute(sa.insert(main).values(row).returning(main.c.id)).scalar_one()
+        )
+        self._write_children(record_id, values, replace=False)
+        return record_id
+
+    def update(
+        self, *, record_id: int, version: int, changes: Mapping[str, Any], actor: int | None
+    ) -> int:
+        """Apply `changes` (field key → new clean value) if the record is still at `version`.
+
+        Raises:
+            RecordConflict: `record.stale-version`, or a unique or relation conflict.
+            NotFoundError: no live record `record_id`.
+        """
+        self._check_relations(changes)
+        main = self._layout.main
+        row = self._main_columns(changes)
+        row.update(updated_at=self._clock(), updated_by=actor, version=main.c.version + 1)
+        statement = (
+            sa.update(main)
+            .where(main.c.id == record_id, main.c.version == version, main.c.deleted_at.is_(None))
+            .values(row)
+        )
+        if self._execute(statement).rowcount != 1:
+            self._raise_not_updated(record_id, version)
+        self._write_children(record_id, changes, replace=True)
+        return version + 1
+
+    def soft_delete(self, *, record_id: int, actor: int | None, version: int | None = None) -> int:
+        """Mark the record deleted after applying `on_delete` of every relation to it."""
+        self._apply_references(record_id)
+        main = self._layout.main
+        where = [main.c.id == record_id, main.c.deleted_at.is_(None)]
+        if version is not None:
+            where.append(main.c.version == version)
+        return self._bump(where, record_id, version, deleted_at=self._clock(), actor=actor)
+
+    def restore(self, *, record_id: int, actor: int | None) -> int:
+        """Bring a soft-deleted record back (its unique values must still be free)."""
+        main = self._layout.main
+        where = [main.c.id == record_id, main.c.deleted_at.is_not(None)]
+        return self._bump(where, record_id, None, deleted_at=None, actor=actor)
+
+    def _bump(
+        self,
+        where: list[sa.ColumnElement[bool]],
+        record_id: int,
+        version: int | None,
+        *,
+        deleted_at: datetime | None,
+        actor: int | None,
+    ) -> int:
+        main = self._layout.main
+        statement = (
+            sa.update(main)
+            .where(*where)
+            .values(
+                deleted_at=deleted_at,
+                version=main.c.version + 1,
+                updated_at=self._clock(),
+                updated_by=actor,
+            )
+            .returning(main.c.version)
+        )
+        new_version = self._execute(statement).scalar_one_or_none()
+        if new_version is None:
+            self._raise_not_updated(record_id, version, restoring=deleted_at is None)
+        return int(new_version)
+
+    def _raise_not_updated(
+        self, record_id: int, version: int | None, *, restoring: bool = False
+    ) -> None:
+        main = self._layout.main
+        found = self._conn.execute(
+            sa.select(main.c.version, main.c.deleted_at).where(main.c.id == record_id)
+        ).one_or_none()
+        name = f"{self._layout.form} record {record_id}"
+        if found is None or (found.deleted_at is not None and not restoring):
+            raise NotFoundError(f"no {name}", code=NOT_FOUND)
+        if restoring and found.deleted_at is None:
+            raise RecordConflict(f"{name} is not deleted", code=NOT_DELETED)
+        raise RecordConflict(
+            f"{name} is at version {found.version}, not {version}", code=STALE_VERSION
+        )
+
+    def _execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        try:
+            return self._conn.execute(statement)
+        except sa.exc.IntegrityError as err:
+            raise self._integrity_conflict(err) from err
+
+    def _integrity_conflict(self, err: sa.exc.IntegrityError) -> ConflictError:
+        conflict = translate_integrity_error(err)
+        keys = self._layout.unique.get(conflict.constraint or "")
+        if conflict.code != UNIQUE or not keys:
+            return conflict
+        path = "/".join(keys[0].split("."))
+        names = ", ".join(keys)
+        return RecordConflict(
+            f"another record already has this value of {names}", code=UNIQUE_VIOLATION, path=path
+        )
+
+    def _main_columns(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for slot in self._layout.slots:
+            if slot.key in values and slot.kind in (STORED, PARTS):
+                row.update(to_columns(slot, values[slot.key]))
+        return row
+
+    def _autonumbers(self, now: datetime) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for slot in self._layout.slots:
+            if slot.kind == STORED and str(slot.spec.type) == "autonumber":
+                reset = str(getattr(slot.spec, "reset", "never"))
+                period = autonumber_period(reset, now)
+                number = self._meta.next_number(field=slot.key, period=period)
+                out[slot.key] = format_autonumber(str(slot.spec.pattern), now, number)
+        return out
+
+    # --- child rows and links -----------------------------------------------------------------
+
+    def _write_children(self, record_id: int, values: Mapping[str, Any], *, replace: bool) -> None:
+        for slot in self._layout.slots:
+            if slot.key not in values or slot.table is None:
+                continue
+            if slot.kind == SUBFORM:
+                self._write_rows(slot, record_id, values[slot.key] or [], replace)
+            elif slot.kind == LINKS:
+                self._write_links(slot.table, record_id, values[slot.key] or [], replace)
+
+    def _write_rows(
+        self, slot: Slot, parent_id: int, rows: Sequence[Mapping[str, Any]], replace: bool
+    ) -> None:
+        table = slot.table
+        assert table is not None  # SUBFORM slots always have their child table
+        if replace:
+            self._conn.execute(sa.delete(table).where(table.c.parent_id == parent_id))
+        for position, row in enumerate(rows):
+            columns: dict[str, Any] = {"parent_id": parent_id, "position": position}
+            for child in slot.rows:
+                if child.key in row and child.kind in (STORED, PARTS):
+                    columns.update(to_columns(child, row[child.key]))
+            child_id = self._execute(sa.insert(table).values(columns).returning(table.c.id))
+            row_id = int(child_id.scalar_one())
+            for child in slot.rows:
+                if child.kind == LINKS and child.table is not None and child.key in row:
+                    self._write_links(child.table, row_id, row[child.key] or [], False)
+
+    def _write_links(
+        self, table: sa.Table, source_id: int, ids: Iterable[int], replace: bool
+    ) -> None:
+        if replace:
+            self._conn.execute(sa.delete(table).where(table.c.source_id == source_id))
+        rows = [
+            {"source_id": source_id, "target_id": target, "position": position}
+            for position, target in enumerate(dict.fromkeys(ids))
+        ]
+        if rows:
+            self._insert_many(table, rows)
+
+    def _insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        try:
+            self._conn.execute(sa.insert(table), rows)
+        except sa.exc.IntegrityError as err:
+            raise self._integrity_conflict(err) from err
+
+    # --- relation targets ---------------------------------------------------------------------
+
+    def _check_relations(self, values: Mapping[str, Any]) -> None:
+        """Every related id must be a live record of the target form (all errors at once)."""
+        wanted: dict[str, list[tuple[str, int]]] = {}
+        for slot in self._layout.slots:
+            if slot.key in values:
+                _collect_relations(slot, values[slot.key], slot.key, wanted)
+        errors: list[FieldError] = []
+        for target, pairs in wanted.items():
+            live = self._live_ids(target, {record_id for _, record_id in pairs})
+            errors += [
+                FieldError(loc, MISSING_RELATION, f"no live {target} record {record_id}")
+                for loc, record_id in pairs
+                if record_id not in live
+            ]
+        if errors:
+            raise SubmissionError(errors)
+
+    def _live_ids(self, target: str, ids: set[int]) -> set[int]:
+        tables = target_tables(self._layout, target)
+        if tables is not None:
+            main: Any = tables.main
+        else:
+            name = form_table_name(self._layout.app, target)
+            main = sa.table(name, sa.column("id"), sa.column("deleted_at"))
+        query = sa.select(main.c.id).where(main.c.id.in_(ids), main.c.deleted_at.is_(None))
+        return {int(value) for value in self._conn.execute(query).scalars()}
+
+    # --- integrity on delete ------------------------------------------------------------------
+
+    def _apply_references(self, record_id: int) -> None:
+        refusing: list[dict[str, Any]] = []
+        for reference in self._layout.references:
+            if reference.on_delete == "refuse":
+                refusing += self._referencing(reference, record_id)
+        if refusing:
+            listed = ", ".join(f"{r['form']} {r['id']}" for r in refusing[:10])
+            raise RecordConflict(
+                f"records refer to this one: {listed}", code=DELETE_REFUSED, records=refusing
+            )
+        for reference in self._layout.references:
+            if reference.on_delete == "clear":
+                self._clear(reference, record_id)
+
+    def _referencing(self, ref: Reference, record_id: int) -> list[dict[str, Any]]:
+        owner, table = ref.owner, ref.table
+        query = (
+            sa.select(owner.c.id)
+            .distinct()
+            .where(table.c[ref.column] == record_id, owner.c.deleted_at.is_(None))
+        )
+        if ref.parent_column is not None:
+            query = query.select_from(table.join(owner, owner.c.id == table.c[ref.parent_column]))
+        if ref.form == self._layout.form:
+            query = query.where(owner.c.id != record_id)
+        ids = sorted(int(v) for v in self._conn.execute(query.limit(100)).scalars())
+        return [{"form": ref.form, "field": ref.field, "id": value} for value in ids]
+
+    def _clear(self, ref: Reference, record_id: int) -> None:
+        table = ref.table
+        match = table.c[ref.column] == record_id
+        if ref.is_link:
+            self._conn.execute(sa.delete(table).where(match))
+        elif ref.parent_column is None:
+            values = {ref.column: None, "version": table.c.version + 1, "updated_at": self._clock()}
+            self._conn.execute(sa.update(table).where(match).values(values))
+        else:
+            self._conn.execute(sa.update(table).where(match).values({ref.column: None}))
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def get(self, *, record_id: int, include_deleted: bool = False) -> StoredRecord:
+        """The record `record_id`; soft-deleted ones only with `include_deleted`."""
+        found = self.get_many(ids=[record_id], include_deleted=include_deleted)
+        if not found:
+            raise NotFoundError(f"no {self._layout.form} record {record_id}", code=NOT_FOUND)
+        return found[0]
+
+    def get_many(self, *, ids: Sequence[int], include_deleted: bool = False) -> list[StoredRecord]:
+        """The records with these ids that exist, in the order of `ids`."""
+        if not ids:
+            return []
+        main = self._layout.main
+        computed = self._computed(self._layout.slots, main, "")
+        query = sa.select(main, *_labelled(computed)).where(main.c.id.in_(list(ids)))
+        if not include_deleted:
+            query = query.where(main.c.deleted_at.is_(None))
+        rows = {row.id: row._mapping for row in self._conn.execute(query)}
+        found = [rows[i] for i in dict.fromkeys(ids) if i in rows]
+        extra = self._read_children(self._layout.slots, [int(row["id"]) for row in found])
+        return [self._record(row, computed, extra) for row in found]
+
+    def _computed(self, slots: tuple[Slot, ...], table: sa.Table, scope: str) -> dict[str, Any]:
+        dialect = self._conn.dialect.name
+        return computed_columns(
+            self._layout, slots, table, scope=scope, dialect=dialect, now=self._clock()
+        )
+
+    def _record(
+        self,
+        row: Mapping[str, Any],
+        computed: Mapping[str, Any],
+        extra: Mapping[str, Mapping[int, Any]],
+    ) -> StoredRecord:
+        values = _row_values(self._layout.slots, row, computed)
+        for key, by_id in extra.items():
+            values[key] = by_id.get(int(row["id"]), [])
+        system = {name: row[name] for name in SYSTEM_FIELDS}
+        return StoredRecord(**system, values=values)
+
+    def _read_children(
+        self, slots: tuple[Slot, ...], ids: list[int]
+    ) -> dict[str, dict[int, list[Any]]]:
+        """Subform rows, link targets and back references of the records `ids`, by field."""
+        out: dict[str, dict[int, list[Any]]] = {}
+        if not ids:
+            return out
+        for slot in slots:
+            if slot.kind == SUBFORM and slot.table is not None:
+                out[slot.key] = self._read_rows(slot, ids)
+            elif slot.kind == LINKS and slot.table is not None:
+                out[slot.key] = self._read_links(slot.table, ids)
+            elif slot.kind == BACKREF:
+                out[slot.key] = self._read_backrefs(slot, ids)
+        return out
+
+    def _read_rows(self, slot: Slot, ids: list[int]) -> dict[int, list[Any]]:
+        table = slot.table
+        assert table is not None
+        computed = self._computed(slot.rows, table, f"{slot.key}.")
+        query = (
+            sa.select(table, *_labelled(computed))
+            .where(table.c.parent_id.in_(ids))
+            .order_by(table.c.parent_id, table.c.position, table.c.id)
+        )
+        rows = [row._mapping for row in self._conn.execute(query)]
+        links = self._read_children(
+            tuple(s for s in slot.rows if s.kind == LINKS), [int(r["id"]) for r in rows]
+        )
+        out: dict[int, list[Any]] = {}
+        for row in rows:
+            values = _row_values(slot.rows, row, computed)
+            for key, by_id in links.items():
+                values[key] = by_id.get(int(row["id"]), [])
+            out.setdefault(int(row["parent_id"]), []).append(values)
+        return out
+
+    def _read_links(self, table: sa.Table, ids: list[int]) -> dict[int, list[Any]]:
+        query = (
+            sa.select(table.c.source_id, table.c.target_id)
+            .where(table.c.source_id.in_(ids))
+            .order_by(table.c.source_id, table.c.position, table.c.target_id)
+        )
+        out: dict[int, list[Any]] = {}
+        for source, target in self._conn.execute(query):
+            out.setdefault(int(source), []).append(int(target))
+        return out
+
+    def _read_backrefs(self, slot: Slot, ids: list[int]) -> dict[int, list[Any]]:
+        tables = target_tables(self._layout, slot.target)
+        inverse = str(getattr(slot.spec, "inverse", "") or "")
+        if tables is None:
+            return {}
+        main = tables.main
+        if inverse in main.c:
+            pairs = sa.select(main.c[inverse], main.c.id).where(main.c[inverse].in_(ids))
+        elif inverse in tables.children:
+            link = tables.children[inverse]
+            pairs = (
+                sa.select(link.c.target_id, main.c.id)
+                .select_from(link.join(main, main.c.id == link.c.source_id))
+                .where(link.c.target_id.in_(ids))
+            )
+        else:
+            return {}
+        query = pairs.where(main.c.deleted_at.is_(None)).order_by(main.c.id)
+        out: dict[int, list[Any]] = {}
+        for owner, target in self._conn.execute(query):
+            out.setdefault(int(owner), []).append(int(target))
+        return out
+
+
+def _collect_relations(
+    slot: Slot, value: Any, loc: str, wanted: dict[str, list[tuple[str, int]]]
+) -> None:
+    if value is None:
+        return
+    if slot.kind == STORED and slot.target is not None:
+        wanted.setdefault(slot.target, []).append((loc, int(value)))
+    elif slot.kind == LINKS and slot.target is not None:
+        for index, item in enumerate(value):
+            wanted.setdefault(slot.target, []).append((f"{loc}/{index}", int(item)))
+    elif slot.kind == SUBFORM:
+        for index, row in enumerate(value):
+            for child in slot.rows:
+                if child.key in row:
+                    _collect_relations(child, row[child.key], f"{loc}/{index}/{child.key}", wanted)
+
+
+def _labelled(computed: Mapping[str, Any]) -> list[sa.Label[Any]]:
+    labels: list[sa.Label[Any]] = []
+    for key, value in computed.items():
+        if isinstance(value, dict):
+            labels += [column.label(f"_c_{key}__{part}") for part, column in value.items()]
+        else:
+            labels.append(value.label(f"_c_{key}"))
+    return labels
+
+
+def _row_values(
+    slots: tuple[Slot, ...], row: Mapping[str, Any], computed: Mapping[str, Any]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for slot in slots:
+        if slot.kind in (STORED, PARTS):
+            values[slot.key] = from_columns(slot, row)
+        elif slot.key in computed:
+            value = computed[slot.key]
+            if isinstance(value, dict):
+                parts = {part: row[f"_c_{slot.key}__{part}"] for part in value}
+                has_any = any(v is not None for v in parts.values())
+                values[slot.key] = parts if has_any else None
+            else:
+                values[slot.key] = row[f"_c_{slot.key}"]
+    return values
+
+
+__all__ = [
+    "DELETE_REFUSED",
+    "MISSING_RELATION",
+    "NOT_DELETED",
+    "NOT_FOUND",
+    "STALE_VERSION",
+    "SYSTEM_FIELDS",
+    "UNIQUE_VIOLATION",
+    "FormRecordStore",
+    "RecordConflict",
+    "RecordLayout",
+    "StoredRecord",
+    "build_record_layout",
+]
