@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,10 @@ class DesiredSchema:
     problems: tuple[Problem, ...]
     field_columns: dict[str, tuple[str, ...]]  # "field" or "subform.field" → column names
     child_tables: dict[str, sa.Table]  # "subform" or "relation" (or "subform.relation") → table
+    # JSON pointer of a field ("/fields/3") → its spec, for every stored, unretired field
+    field_specs: dict[str, Any] = field(default_factory=dict)
+    # unique index name → the pointer that asks for it ("/fields/3/unique", "/unique/0")
+    unique_paths: dict[str, str] = field(default_factory=dict)
 
 
 def _system_columns() -> list[sa.Column[Any]]:
@@ -67,6 +71,8 @@ class _TableBuilder:
         self.problems: list[Problem] = []
         self.field_columns: dict[str, tuple[str, ...]] = {}
         self.child_tables: dict[str, sa.Table] = {}
+        self.field_specs: dict[str, Any] = {}
+        self.unique_paths: dict[str, str] = {}
 
     def resolve(self, form_ref: str) -> str:
         return form_table_name(self.app, form_ref)
@@ -89,7 +95,7 @@ class _TableBuilder:
         columns = {column.name: column for column in base}
         reserved = set(columns)
         by_field: dict[str, list[str]] = {}
-        unique: list[list[str]] = []
+        unique: list[tuple[list[str], str]] = []
         indexed: list[str] = []
         children: list[tuple[ChildTable, str, str]] = []
         context = BuildContext(table=name, resolve_form=self.resolve, find_field=self.find_field)
@@ -112,11 +118,12 @@ class _TableBuilder:
                 columns[column.name] = column
                 self.owners[(name, column.name)] = path
             names = [column.name for column in storage.columns]
+            self.field_specs[path] = spec
             by_field[str(spec.key)] = names
             if names:
                 self.field_columns[scope + str(spec.key)] = tuple(names)
             if names and (getattr(spec, "unique", False) or str(spec.type) in ALWAYS_UNIQUE):
-                unique.append(names)
+                unique.append((names, f"{path}/unique"))
             indexed += storage.indexed
             children += [(child, path, scope) for child in storage.children]
         table = sa.Table(name, self.metadata, *columns.values())
@@ -140,16 +147,20 @@ class _TableBuilder:
             if column.name in ("parent_id", "target_id"):
                 _add_index(table, [column.name])
 
-    def _add_indexes(self, table: sa.Table, unique: list[list[str]], indexed: list[str]) -> None:
+    def _add_indexes(
+        self, table: sa.Table, unique: list[tuple[list[str], str]], indexed: list[str]
+    ) -> None:
         soft_deleted = "deleted_at" in table.c
         where: dict[str, Any] = {
             "sqlite_where": sa.text(LIVE_ROWS),
             "postgresql_where": sa.text(LIVE_ROWS),
         }
-        for names in unique:
+        for names, path in unique:
             # Soft-deleted records must not block a new record with the same value.
             extra: dict[str, Any] = where if soft_deleted else {}
-            _add_index(table, names, unique=True, **extra)
+            name = _add_index(table, names, unique=True, **extra)
+            if name is not None:
+                self.unique_paths[name] = path
         for column_name in indexed:
             _add_index(table, [column_name])
 
@@ -168,7 +179,7 @@ def build_desired_schema(app: str, form: Any, related_forms: Sequence[Any] = ())
     main, by_field = builder.table(
         form_table_name(app, str(form.key)), _system_columns(), fields, "/fields"
     )
-    _add_form_constraints(main, by_field, form)
+    builder.unique_paths |= _add_form_constraints(main, by_field, form)
     _add_stub_tables(builder.metadata)
     return DesiredSchema(
         metadata=builder.metadata,
@@ -179,34 +190,48 @@ def build_desired_schema(app: str, form: Any, related_forms: Sequence[Any] = ())
         problems=tuple(builder.problems),
         field_columns=builder.field_columns,
         child_tables=builder.child_tables,
+        field_specs=builder.field_specs,
+        unique_paths=builder.unique_paths,
     )
 
 
-def _add_form_constraints(table: sa.Table, by_field: dict[str, list[str]], form: Any) -> None:
-    """Composite `unique` and `indexes` of the form (lists of field keys)."""
+def _add_form_constraints(
+    table: sa.Table, by_field: dict[str, list[str]], form: Any
+) -> dict[str, str]:
+    """Composite `unique` and `indexes` of the form (lists of field keys).
+
+    Returns the pointer of each new unique index ("/unique/0") by index name.
+    """
     where: dict[str, Any] = {
         "sqlite_where": sa.text(LIVE_ROWS),
         "postgresql_where": sa.text(LIVE_ROWS),
     }
-    for keys, unique in [(k, True) for k in getattr(form, "unique", ())] + [
-        (k, False) for k in getattr(form, "indexes", ())
-    ]:
+    paths: dict[str, str] = {}
+    for position, keys in enumerate(getattr(form, "unique", ())):
         names = [name for key in keys for name in by_field.get(str(key), [])]
-        if not names:
-            continue
-        if unique:
-            _add_index(table, names, unique=True, **where)
-        else:
+        created = _add_index(table, names, unique=True, **where) if names else None
+        if created is not None:
+            paths[created] = f"/unique/{position}"
+    for keys in getattr(form, "indexes", ()):
+        names = [name for key in keys for name in by_field.get(str(key), [])]
+        if names:
             _add_index(table, names)
+    return paths
 
 
-def _add_index(table: sa.Table, names: list[str], *, unique: bool = False, **kw: Any) -> None:
-    """Index `names` once: a field index and a form index on the same columns are one index."""
+def _add_index(
+    table: sa.Table, names: list[str], *, unique: bool = False, **kw: Any
+) -> str | None:
+    """Index `names` once: a field index and a form index on the same columns are one index.
+
+    Returns the new index's name, None when the columns were already indexed.
+    """
     covered = {tuple(c.name for c in index.columns) for index in table.indexes}
     if tuple(names) in covered:
-        return
+        return None
     name = unique_index_name(table.name, names) if unique else index_name(table.name, names)
     sa.Index(name, *(table.c[n] for n in names), unique=unique, **kw)
+    return name
 
 
 def _add_stub_tables(metadata: sa.MetaData) -> None:

@@ -1,14 +1,15 @@
-"""The schema synchroniser, first cut: form definition → real tables, as a plan, then applied.
+"""The schema synchroniser: form definition → real tables, as a plan, then applied.
 
-A plan is additive only: it creates tables, adds columns and indexes. A field that disappeared
-from the definition is reported as retired and its column kept; a changed type is a problem.
-Plans are applied with Alembic operations inside the caller's transaction.
+A plan creates tables, adds columns and indexes, and changes column types along the allow-list
+of `_type_changes` after checking the existing data. A field that disappeared from the
+definition is reported as retired and its column kept. Plans are applied with Alembic
+operations inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -17,10 +18,23 @@ from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Dialect
 
-from engine.errors import DefinitionError, Problem
+from engine.errors import DefinitionError, NotFoundError, Problem
 from engine.storage._form_schema import DesiredSchema, build_desired_schema
+from engine.storage._type_changes import (
+    REPORTED_IDS,
+    ChangeType,
+    LostValues,
+    MoveToLinks,
+    add_column,
+    apply_change,
+    describe_lost,
+    field_type,
+    find_lost_values,
+    move_to_links,
+    plan_change,
+)
 from engine.storage.conflicts import translating_conflicts
-from engine.storage.names import form_table_name
+from engine.storage.names import fit_identifier, form_table_name
 from engine.storage.tables import NAMING_CONVENTION
 
 SYSTEM_COLUMNS = (
@@ -59,7 +73,10 @@ class RetireColumn:
     column: str
 
 
-Step = CreateTable | AddColumn | CreateIndex
+Step = CreateTable | AddColumn | CreateIndex | ChangeType | MoveToLinks
+
+# `previous` of plan_form_table: read the form's current definition from the database.
+FROM_DATABASE: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +127,29 @@ def plan_form_table(
     form: Any,
     planned_tables: Iterable[str] = (),
     related_forms: Sequence[Any] = (),
+    previous: Any = FROM_DATABASE,
+    option_sets: Mapping[str, Any] | None = None,
 ) -> FormTablePlan:
     """Compare `form` with the database and list the steps that make its tables match.
+
+    Type changes are checked against the data now: a value that would be lost is a problem
+    naming the records, and so are duplicates under a new unique index.
 
     Args:
         planned_tables: tables that other plans of the same publish create first (relation
             targets that do not exist yet).
         related_forms: other forms of the app, to see which side of a two-way relation stores
             it (a multiple relation with `inverse` stores nothing when the target is unknown).
+        previous: the form as published before (None: never published); by default its
+            current definition is read from the database.
+        option_sets: shared option sets by key (objects with `options`), to check the values
+            of a field that becomes a select.
     """
     desired = build_desired_schema(app, form, related_forms)
-    inspector = sa.inspect(conn)
-    existing = set(inspector.get_table_names())
-    context = MigrationContext.configure(conn)
+    if previous is FROM_DATABASE:
+        previous = _published_form(conn, app, str(form.key))
+    diff = _Diff(conn, desired, _previous_fields(app, previous, related_forms), option_sets)
+    existing = set(diff.inspector.get_table_names())
     steps: list[Step] = []
     retired: list[RetireColumn] = []
     problems = list(desired.problems)
@@ -130,9 +157,10 @@ def plan_form_table(
     for table in desired.tables:
         if table.name not in existing:
             steps.append(CreateTable(table))
+            steps += diff.moved_links(table)
             steps += [CreateIndex(index) for index in _sorted_indexes(table)]
             continue
-        found = _diff_table(inspector, context, table, desired)
+        found = diff.table(table)
         steps += found[0]
         retired += found[1]
         problems += found[2]
@@ -217,42 +245,236 @@ def _sorted_indexes(table: sa.Table) -> list[sa.Index]:
 # --- comparing with the database -------------------------------------------------------------
 
 
-def _diff_table(
-    inspector: sa.Inspector, context: MigrationContext, table: sa.Table, desired: DesiredSchema
-) -> tuple[list[Step], list[RetireColumn], list[Problem]]:
-    reflected = {column["name"]: column for column in inspector.get_columns(table.name)}
-    steps: list[Step] = []
-    problems: list[Problem] = []
-    for column in table.columns:
-        found = reflected.get(column.name)
-        if found is None:
-            steps.append(AddColumn(table.name, column))
-        elif context.impl.compare_type(sa.Column(column.name, found["type"]), column):
-            problems.append(_type_change(table, column, found["type"], desired, context.dialect))
-    retired = [
-        RetireColumn(table.name, name)
-        for name in reflected
-        if name not in table.c and (table.name, name) not in desired.kept
-    ]
-    index_names = {i["name"] for i in inspector.get_indexes(table.name)}
-    index_names |= {u["name"] for u in inspector.get_unique_constraints(table.name)}
-    steps += [CreateIndex(i) for i in _sorted_indexes(table) if i.name not in index_names]
-    return steps, retired, problems
+def _published_form(conn: sa.Connection, app: str, key: str) -> Any | None:
+    """The form's current definition, parsed, or None when it was never published."""
+    from engine.forms.spec import FormSpec
+    from engine.storage.definitions import DefinitionStore
+
+    try:
+        record = DefinitionStore(conn).get_current(app=app, kind="forms", key=key)
+    except NotFoundError:
+        return None
+    try:
+        return FormSpec.model_validate(record.body)
+    except ValueError:  # a body of an older format: fall back to the column types
+        return None
 
 
-def _type_change(
+def _previous_fields(
+    app: str, previous: Any | None, related_forms: Sequence[Any]
+) -> dict[tuple[str, str], Any]:
+    """(table, column) → the field that owned it in the previous definition."""
+    if previous is None:
+        return {}
+    schema = build_desired_schema(app, previous, related_forms)
+    return {place: schema.field_specs[path] for place, path in schema.owners.items()}
+
+
+class _Diff:
+    """Compares the desired tables of one form with the database (one inspector per plan)."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        desired: DesiredSchema,
+        previous: dict[tuple[str, str], Any],
+        option_sets: Mapping[str, Any] | None,
+    ) -> None:
+        self.conn = conn
+        self.desired = desired
+        self.previous = previous
+        self.option_sets = option_sets or {}
+        self.inspector = sa.inspect(conn)
+        self.context = MigrationContext.configure(conn)
+
+    def table(self, table: sa.Table) -> tuple[list[Step], list[RetireColumn], list[Problem]]:
+        reflected = {c["name"]: c for c in self.inspector.get_columns(table.name)}
+        targets = self._foreign_targets(table.name)
+        indexes = {i["name"]: i["column_names"] for i in self.inspector.get_indexes(table.name)}
+        index_names = set(indexes)
+        index_names |= {u["name"] for u in self.inspector.get_unique_constraints(table.name)}
+        steps: list[Step] = []
+        problems: list[Problem] = []
+        for column in table.columns:
+            found = reflected.get(column.name)
+            if found is None:
+                steps.append(AddColumn(table.name, column))
+                continue
+            change = self._change(table, column, found["type"], targets.get(column.name))
+            if isinstance(change, Problem):
+                problems.append(change)
+            elif change is not None:
+                change = self._prepared(change, indexes, targets, set(reflected))
+                index_names -= set(change.drop_indexes)
+                lost = find_lost_values(self.conn, change, self._option_keys(change.target.spec))
+                problems += [_lost_problem(change, item) for item in lost]
+                steps.append(change)
+        retired = [
+            RetireColumn(table.name, name)
+            for name in reflected
+            if name not in table.c and (table.name, name) not in self.desired.kept
+        ]
+        new_indexes = [i for i in _sorted_indexes(table) if i.name not in index_names]
+        filled = [
+            i for i in new_indexes if i.unique and {c.name for c in i.columns} <= set(reflected)
+        ]
+        problems += [p for i in filled for p in self._duplicates(i)]
+        return steps + [CreateIndex(i) for i in new_indexes], retired, problems
+
+    def moved_links(self, link: sa.Table) -> list[Step]:
+        """A new link table of a relation that was single: move the ids across."""
+        if "source_id" not in link.c or "target_id" not in link.c:
+            return []
+        field = next((k for k, t in self.desired.child_tables.items() if t is link), "")
+        source = next(iter(link.c.source_id.foreign_keys)).column.table.name
+        column = field.rsplit(".", 1)[-1]
+        if not self.inspector.has_table(source):
+            return []
+        if column not in self._foreign_targets(source):
+            return []
+        return [MoveToLinks(table=source, column=column, link_table=link.name)]
+
+    def _foreign_targets(self, table: str) -> dict[str, str]:
+        return {
+            fk["constrained_columns"][0]: fk["referred_table"]
+            for fk in self.inspector.get_foreign_keys(table)
+            if len(fk["constrained_columns"]) == 1
+        }
+
+    def _change(
+        self,
+        table: sa.Table,
+        column: sa.Column[Any],
+        found: sa.types.TypeEngine[Any],
+        found_target: str | None,
+    ) -> ChangeType | Problem | None:
+        path = self.desired.owners.get((table.name, column.name), "")
+        spec = self.desired.field_specs.get(path)
+        differ = bool(self.context.impl.compare_type(sa.Column(column.name, found), column))
+        if spec is None:  # a system column
+            return None
+        result = plan_change(
+            table=table.name,
+            column=column,
+            found=found,
+            found_target=found_target,
+            types_differ=differ,
+            new_spec=spec,
+            old_spec=self.previous.get((table.name, column.name)),
+            path=path,
+        )
+        if isinstance(result, str):
+            return _unsupported(table, column, found, path, self.context.dialect)
+        return result
+
+    def _prepared(
+        self,
+        change: ChangeType,
+        indexes: dict[str, list[str]],
+        targets: dict[str, str],
+        columns: set[str],
+    ) -> ChangeType:
+        """Fill in the indexes to drop and, on SQLite, where a referencing column is kept."""
+        if not change.alters:
+            return change
+        name = change.column.name
+        drop = tuple(sorted(i for i, cols in indexes.items() if name in cols))
+        keep = None
+        if self.conn.dialect.name == "sqlite" and name in targets:
+            keep = _spare_name(name, change.old_kind, columns)
+        return replace(change, drop_indexes=drop, keep_old_as=keep)
+
+    def _option_keys(self, spec: Any) -> frozenset[str] | None:
+        options = tuple(getattr(spec, "options", ()) or ())
+        shared = getattr(spec, "option_set", None)
+        if shared is not None:
+            if shared not in self.option_sets:
+                return None
+            options += tuple(self.option_sets[shared].options)
+        return frozenset(str(option.key) for option in options)
+
+    def _duplicates(self, index: sa.Index) -> list[Problem]:
+        """Duplicate groups that a new unique index would refuse, reported before applying."""
+        table = sa.Table(
+            str(index.table.name),
+            sa.MetaData(),
+            *(sa.Column(c.name, c.type) for c in index.table.columns),
+        )
+        columns = [table.c[c.name] for c in index.columns]
+        live = table.c.deleted_at.is_(None) if "deleted_at" in table.c else sa.true()
+        groups = self.conn.execute(
+            sa.select(*columns, sa.func.count().label("n"))
+            .where(live, *(c.is_not(None) for c in columns))
+            .group_by(*columns)
+            .having(sa.func.count() > 1)
+            .order_by(*columns)
+        ).all()
+        if not groups:
+            return []
+        shown = []
+        for group in groups[:3]:
+            where = [c == value for c, value in zip(columns, group[:-1], strict=True)]
+            ids = self.conn.scalars(
+                sa.select(table.c.id).where(live, *where).order_by(table.c.id).limit(REPORTED_IDS)
+            ).all()
+            values = ", ".join(repr(v) for v in group[:-1])
+            shown.append(f"({values}): ids {', '.join(str(i) for i in ids)}")
+        more = f"; {len(groups) - 3} more groups" if len(groups) > 3 else ""
+        path = self.desired.unique_paths.get(str(index.name), "")
+        return [
+            Problem(
+                code="storage.duplicate-values",
+                path=path,
+                message=f"{len(groups)} duplicate groups refuse unique index {index.name}: "
+                + "; ".join(shown)
+                + more,
+                hint="change or delete the duplicate records first, then publish again",
+            )
+        ]
+
+
+def _spare_name(name: str, kind: str, columns: set[str]) -> str:
+    """A free column name that keeps an old referencing column on SQLite."""
+    candidate, number = fit_identifier(f"{name}__was_{kind}"), 1
+    while candidate in columns:
+        number += 1
+        candidate = fit_identifier(f"{name}__was_{kind}{number}")
+    return candidate
+
+
+_LOSSES = {
+    "storage.value-too-long": "longer than the new column allows",
+    "storage.value-not-an-option": "not an option of the new select",
+    "storage.value-unparseable": "not readable as the new type",
+    "storage.value-out-of-range": "out of the new type's range or precision",
+}
+
+
+def _lost_problem(change: ChangeType, lost: LostValues) -> Problem:
+    old_type = field_type(change.target.old_spec) if change.target.old_spec else change.old_kind
+    new_type = field_type(change.target.spec)
+    return Problem(
+        code=lost.code,
+        path=f"{change.path}/type" if old_type != new_type else change.path,
+        message=f"{describe_lost(lost)} of {change.table}.{change.column.name} are "
+        f"{_LOSSES[lost.code]} ({old_type} -> {new_type}); nothing was changed",
+        hint="fix those records first, or keep the old type",
+    )
+
+
+def _unsupported(
     table: sa.Table,
     column: sa.Column[Any],
     found: sa.types.TypeEngine[Any],
-    desired: DesiredSchema,
+    path: str,
     dialect: Dialect,
 ) -> Problem:
-    path = desired.owners.get((table.name, column.name), "")
     old, new = found.compile(dialect), column.type.compile(dialect)
     return Problem(
         code="storage.type-change-unsupported",
         path=f"{path}/type" if path else "",
-        message=f"column {table.name}.{column.name} is {old}; the definition needs {new}",
+        message=f"column {table.name}.{column.name} is {old}; the definition needs {new}, "
+        "which is not on the allow-list of safe changes",
         hint="keep the old type, or add a new field and retire this one",
     )
 
@@ -333,14 +555,11 @@ def _order_by_relations(app: str, forms: Sequence[Any]) -> list[Any]:
 
 
 def _apply_add_column(operations: Operations, step: AddColumn) -> None:
-    column = _detached(step.column)
-    if operations.get_context().dialect.name != "sqlite":
-        operations.invoke(ops.AddColumnOp(step.table, column))
-        return
-    # SQLite adds columns (and inline REFERENCES) in place; recreating the table instead would
-    # DROP it, which with foreign keys on deletes the rows of its subform tables.
-    with operations.batch_alter_table(step.table, recreate="never") as batch:
-        batch.add_column(column, inline_references=True)
+    add_column(operations, step.table, _detached(step.column))
+
+
+def _apply_move_to_links(operations: Operations, step: MoveToLinks) -> None:
+    move_to_links(operations.get_bind(), step)
 
 
 def _apply_create_index(operations: Operations, step: CreateIndex) -> None:
@@ -350,6 +569,8 @@ def _apply_create_index(operations: Operations, step: CreateIndex) -> None:
 _APPLIERS: dict[type[Any], Callable[[Operations, Any], None]] = {
     AddColumn: _apply_add_column,
     CreateIndex: _apply_create_index,
+    ChangeType: apply_change,
+    MoveToLinks: _apply_move_to_links,
 }
 
 
@@ -373,20 +594,42 @@ def _describe_index(step: CreateIndex, _dialect: Dialect) -> list[str]:
     return [f"+ {kind} {step.index.name} on {step.index.table}({columns})"]
 
 
+def _describe_change(step: ChangeType, dialect: Dialect) -> list[str]:
+    old_spec = step.target.old_spec
+    kinds = (
+        f"{field_type(old_spec) if old_spec else step.old_kind} -> {field_type(step.target.spec)}"
+    )
+    where = f"{step.table}.{step.column.name}"
+    if not step.alters:
+        return [f"~ column {where} values checked ({kinds}; type kept)"]
+    old, new = step.old_type.compile(dialect), step.column.type.compile(dialect)
+    kept = f"; old column kept as {step.keep_old_as}" if step.keep_old_as else ""
+    return [f"~ column {where} {old} -> {new} ({kinds}; every value converted{kept})"]
+
+
+def _describe_move(step: MoveToLinks, _dialect: Dialect) -> list[str]:
+    return [f"~ column {step.table}.{step.column} ids copied to link table {step.link_table}"]
+
+
 _DESCRIBERS: dict[type[Any], Callable[[Any, Dialect], list[str]]] = {
     CreateTable: _describe_table,
     AddColumn: _describe_column,
     CreateIndex: _describe_index,
+    ChangeType: _describe_change,
+    MoveToLinks: _describe_move,
 }
 
 
 __all__ = [
+    "FROM_DATABASE",
     "SYSTEM_COLUMNS",
     "AddColumn",
+    "ChangeType",
     "CreateIndex",
     "CreateTable",
     "FormTablePlan",
     "FormTables",
+    "MoveToLinks",
     "RetireColumn",
     "Step",
     "apply_form_table_plan",

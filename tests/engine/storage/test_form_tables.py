@@ -262,11 +262,12 @@ def test_failed_apply_rolls_back_everything(conn: sa.Connection) -> None:
     _apply(conn, "t", CUSTOMER)
     customer = sa.Table("t__customer", sa.MetaData(), autoload_with=conn)
     stamp = {"created_at": _now(), "updated_at": _now()}
+    more = replace(CUSTOMER, fields=CUSTOMER.fields + (F("note", "text"),), unique=(("vip",),))
+    plan = plan_form_table(conn, app="t", form=more)
+    # duplicates written after the plan was checked (a concurrent writer) still roll back
     conn.execute(customer.insert().values(name="A", vip=True, **stamp))
     conn.execute(customer.insert().values(name="B", vip=True, **stamp))
     conn.execute(customer.insert().values(name="C", vip=True, **stamp))
-    more = replace(CUSTOMER, fields=CUSTOMER.fields + (F("note", "text"),), unique=(("vip",),))
-    plan = plan_form_table(conn, app="t", form=more)
     assert isinstance(plan.steps[0], AddColumn) and isinstance(plan.steps[-1], CreateIndex)
     with pytest.raises(ConflictError) as caught:
         with conn.begin_nested():
