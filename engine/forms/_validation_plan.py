@@ -45,14 +45,15 @@ class FieldPlan:
     default: Any
     rules: tuple[Rule, ...]
     formula: Expression | None  # the formula of a formula field, the filter of a rollup
+    computed: bool
+    required: bool
 
     @property
-    def computed(self) -> bool:
-        return self.codec.computed
-
-    @property
-    def required(self) -> bool:
-        return bool(getattr(self.field, "required", False))
+    def checked(self) -> bool:
+        """Whether required or custom rules apply to it at all."""
+        return bool(self.rules) or (
+            not self.computed and (self.required or self.required_if is not None)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,9 @@ class RowsPlan:
 
     fields: Mapping[str, FieldPlan]
     formula_order: tuple[str, ...]
+    inputs: tuple[FieldPlan, ...]  # fields that take input (not computed)
+    checked: tuple[FieldPlan, ...]
+    conditional: tuple[FieldPlan, ...]  # fields with a visible_if (their own or a section's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,9 @@ class FormPlan:
     subforms: Mapping[str, RowsPlan]
     formula_order: tuple[str, ...]
     rollups: tuple[FieldPlan, ...]  # rollups over this form's subforms, computed in Python
+    inputs: tuple[FieldPlan, ...]
+    checked: tuple[FieldPlan, ...]
+    conditional: tuple[FieldPlan, ...]
 
 
 _cache: OrderedDict[int, tuple[CompiledForm, FormPlan]] = OrderedDict()
@@ -106,7 +113,18 @@ def _build(form: CompiledForm) -> FormPlan:
         for plan in fields.values()
         if isinstance(plan.field, f.RollupField) and plan.field.relation in subforms
     )
-    return FormPlan(fields, subforms, form.formula_order, rollups)
+    return FormPlan(fields, subforms, form.formula_order, rollups, *_groups(fields))
+
+
+def _groups(
+    fields: Mapping[str, FieldPlan],
+) -> tuple[tuple[FieldPlan, ...], tuple[FieldPlan, ...], tuple[FieldPlan, ...]]:
+    plans = tuple(fields.values())
+    return (
+        tuple(p for p in plans if not p.computed),
+        tuple(p for p in plans if p.checked),
+        tuple(p for p in plans if p.visible),
+    )
 
 
 def _rows_plan(form: CompiledForm, item: f.SubformField, path: str) -> RowsPlan:
@@ -115,7 +133,8 @@ def _rows_plan(form: CompiledForm, item: f.SubformField, path: str) -> RowsPlan:
         for index, child in enumerate(item.fields)
         if type(child) in CODECS
     }
-    return RowsPlan(children, form.subform_formula_order.get(item.key, ()))
+    order = form.subform_formula_order.get(item.key, ())
+    return RowsPlan(children, order, *_groups(children))
 
 
 def _field_plan(
@@ -146,6 +165,8 @@ def _field_plan(
         default=_constant_default(form, item, owner),
         rules=rules,
         formula=formula if isinstance(item, f.FormulaField | f.RollupField) else None,
+        computed=codec.computed,
+        required=bool(getattr(item, "required", False)),
     )
 
 

@@ -157,9 +157,10 @@ class _Run:
     def start(self) -> None:
         """Stored values (or defaults on create) with the sent values over them."""
         env = self.env
-        for key, plan in self.plan.fields.items():
-            if not plan.computed:
-                env[key] = self.sent[key] if key in self.sent else self.current.get(key)
+        sent, current = self.sent, self.current
+        for plan in self.plan.inputs:
+            key = plan.key
+            env[key] = sent[key] if key in sent else current.get(key)
         if self.creating:
             self._defaults()
         else:
@@ -171,9 +172,8 @@ class _Run:
 
     def _defaults(self) -> None:
         env = self.env
-        for key, plan in self.plan.fields.items():
-            if plan.computed:
-                continue
+        for plan in self.plan.inputs:
+            key = plan.key
             default = self._default(plan, env)
             self.base[key] = default
             if key not in self.sent and key not in self.bad:
@@ -230,8 +230,9 @@ class _Run:
         """Hidden fields keep their stored value; sending another one is an error."""
         changed = False
         self.hidden = set()
-        for key, plan in self.plan.fields.items():
-            if not plan.visible or self._visible(plan, self.env):
+        for plan in self.plan.conditional:
+            key = plan.key
+            if self._visible(plan, self.env):
                 continue
             self.hidden.add(key)
             if plan.computed:
@@ -250,11 +251,7 @@ class _Run:
         hidden_rows: list[set[str]] = []
         for index, row in enumerate(self.env[key]):
             scope = ChainMap(row, self.env)
-            hidden = {
-                name
-                for name, plan in rows_plan.fields.items()
-                if plan.visible and not self._visible(plan, scope)
-            }
+            hidden = {plan.key for plan in rows_plan.conditional if not self._visible(plan, scope)}
             for name in hidden:
                 if not rows_plan.fields[name].computed and not _blank(row.get(name)):
                     loc = f"{key}/{index}/{name}"
@@ -265,17 +262,18 @@ class _Run:
     # --- rules -----------------------------------------------------------------------------
 
     def check_rules(self) -> None:
-        for key, plan in self.plan.fields.items():
-            if key in self.hidden or key in self.bad:
-                continue
-            self._check_field(plan, key, self.env, self.env.get(key))
+        for plan in self.plan.checked:
+            key = plan.key
+            if key not in self.hidden and key not in self.bad:
+                self._check_field(plan, key, self.env, self.env.get(key))
         for key, rows_plan in self.plan.subforms.items():
             if key in self.hidden or key in self.bad:
                 continue
             for index, row in enumerate(self.env[key]):
                 scope = ChainMap(row, self.env)
                 hidden = self.hidden_rows[key][index]
-                for name, plan in rows_plan.fields.items():
+                for plan in rows_plan.checked:
+                    name = plan.key
                     if name not in hidden:
                         self._check_field(plan, f"{key}/{index}/{name}", scope, row.get(name))
 

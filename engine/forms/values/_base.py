@@ -90,5 +90,6 @@ def is_blank_input(raw: Any) -> bool:
     return False
 
 
-def same(value: Any) -> Any:
+def same(field: Any, value: Any) -> Any:
+    """`to_json` of values that already are JSON (text, bool, int, plain objects)."""
     return value
