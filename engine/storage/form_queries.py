@@ -170,7 +170,8 @@ class _Compiler:
         if isinstance(node, AnyOf):
             return sa.or_(sa.false(), *(self.node(item) for item in node.items))
         if isinstance(node, Not):
-            return sa.not_(self.node(node.item))
+            # The complement: blanks make the inner condition NULL, and NOT NULL keeps nothing.
+            return sa.not_(sa.func.coalesce(self.node(node.item), sa.false()))
         return self.condition(node)
 
     def condition(self, cond: Condition) -> Sql:
@@ -261,13 +262,19 @@ def _id_descending(sort: Sequence[SortKey]) -> bool:
 
 
 def _equal(col: Sql, value: Any) -> Sql:
-    return col.is_(None) if value is None else col == value
+    return col.is_(None) if value is None else col == _bound(col, value)
+
+
+def _bound(col: Sql, value: Any) -> Sql:
+    """`value` as a parameter of `col`'s type (SQLAlchemy refuses `col > True` otherwise)."""
+    return sa.literal(value, type_=col.type)
 
 
 def _beyond(col: Sql, value: Any, descending: bool, nullable: bool) -> Sql:
     """Values after `value` in the key's order: blanks last ascending, first descending."""
     if value is None:
         return col.is_not(None) if descending else sa.false()
+    value = _bound(col, value)
     if descending:
         return col < value
     return sa.or_(col > value, col.is_(None)) if nullable else col > value
@@ -314,7 +321,8 @@ def _array_condition(col: Sql, cond: Condition, dialect: str) -> Sql:
 
 def _array_has(col: Sql, value: Any, dialect: str) -> Sql:
     if dialect == "postgresql":
-        return col.op("@>")(sa.bindparam(None, json.dumps([value]), type_=sa.Text).cast(JSONB))
+        wanted = sa.bindparam(None, json.dumps([value]), type_=sa.Text).cast(JSONB)
+        return col.op("@>", is_comparison=True)(wanted)
     each = sa.func.json_each(col).table_valued("value")
     return sa.select(sa.literal(1)).select_from(each).where(each.c.value == value).exists()
 
