@@ -51,7 +51,7 @@ class FieldPlan:
     @property
     def checked(self) -> bool:
         """Whether required or custom rules apply to it at all."""
-        return bool(self.rules) or (
+        return bool(self.rules or getattr(self.field, "min_rows", None)) or (
             not self.computed and (self.required or self.required_if is not None)
         )
 

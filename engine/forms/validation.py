@@ -282,6 +282,9 @@ class _Run:
             if plan.required or self.evaluate.is_true(plan.required_if, env):
                 self.error(loc, "submission.required", "a value is required")
                 return
+        min_rows = getattr(plan.field, "min_rows", None)
+        if min_rows is not None and len(value or ()) < min_rows:
+            self.error(loc, "submission.too-few", f"at least {min_rows} rows are needed")
         for rule in plan.rules:
             result = self.evaluate(rule.expr, env)
             if result is FAILED:

@@ -93,7 +93,7 @@ def _subform(field: f.SubformField, raw: Any, run: Coercion) -> list[dict[str, A
         raise InvalidValues(errors)
     if field.max_rows is not None and len(rows) > field.max_rows:
         raise InvalidValue("submission.too-many", f"at most {field.max_rows} rows")
-    if field.min_rows is not None and rows and len(rows) < field.min_rows:
+    if field.min_rows is not None and len(rows) < field.min_rows:
         raise InvalidValue("submission.too-few", f"at least {field.min_rows} rows")
     return rows
 

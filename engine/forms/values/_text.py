@@ -45,6 +45,8 @@ def text_limit(field: Any) -> int:
 
 
 def _read_text(field: Any, raw: Any, run: Coercion, *, trim: bool) -> str | None:
+    if raw is None:
+        return None
     if isinstance(raw, str):
         text = raw
     elif run.lenient and isinstance(raw, int | float) and not isinstance(raw, bool):

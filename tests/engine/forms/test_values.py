@@ -112,6 +112,13 @@ def test_cascade_takes_any_level_key() -> None:
     assert coerce(spec, "杭州", loc="v", lenient=True) == "hz"
 
 
+@pytest.mark.parametrize("type_", sorted({case[0] for case in GOOD}))
+def test_null_is_blank(type_: str) -> None:
+    options = next(case[1] for case in GOOD if case[0] == type_)
+    expected = [] if type_ == "subform" else None
+    assert coerce(field(type_, **options), None, loc="v") == expected
+
+
 BAD = [
     ("text", {}, 5, "v", "submission.wrong-type"),
     ("text", {"max_length": 3}, "abcd", "v", "submission.too-long"),

@@ -1,0 +1,244 @@
+"""validate_submission: merge, defaults, visibility, required, rules, formulas and subforms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from engine.errors import SubmissionError
+from engine.forms import FormSpec, compile_form
+from engine.forms.compiler import CompiledForm
+from engine.forms.validation import EvalContext, unique_fields, validate_submission
+
+NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
+CONTEXT = EvalContext(now=NOW, actor=7, departments=(3,), timezone="Asia/Shanghai")
+
+ORDER = {
+    "key": "order",
+    "label": "Order",
+    "fields": [
+        {"type": "text", "key": "title", "required": True, "max_length": 50, "unique": True},
+        {
+            "type": "select",
+            "key": "kind",
+            "default": "normal",
+            "options": [
+                {"key": "normal", "label": "Normal"},
+                {"key": "rush", "label": "Rush"},
+                {"key": "old", "label": "Old", "retired": True},
+            ],
+        },
+        {"type": "text", "key": "rush_reason", "visible_if": 'kind = "rush"', "required": True},
+        {"type": "date", "key": "due", "required_if": 'kind = "rush"'},
+        {"type": "number", "key": "discount", "default": 0, "min": 0, "max": 100},
+        {"type": "user", "key": "owner_user", "default_expr": "$user"},
+        {"type": "date", "key": "ordered_on", "default_expr": "$today"},
+        {
+            "type": "number",
+            "key": "budget",
+            "validations": [
+                {
+                    "expr": "budget >= total",
+                    "message": {"en": "Over budget", "zh": "超预算"},
+                    "code": "over_budget",
+                },
+                {"expr": "budget < 1000000", "message": "Too large"},
+            ],
+        },
+        {
+            "type": "subform",
+            "key": "items",
+            "min_rows": 1,
+            "fields": [
+                {"type": "text", "key": "sku", "required": True},
+                {"type": "number", "key": "qty", "min": 1, "default": 1},
+                {"type": "money", "key": "price"},
+                {"type": "boolean", "key": "gift", "default": False},
+                {"type": "formula", "key": "amount", "expr": "qty * price", "result_type": "money"},
+            ],
+        },
+        {
+            "type": "rollup",
+            "key": "total",
+            "relation": "items",
+            "aggregate": "sum",
+            "field": "amount",
+            "filter": "NOT(gift)",
+        },
+        {"type": "rollup", "key": "lines", "relation": "items", "aggregate": "count"},
+        {"type": "formula", "key": "average", "expr": "total / lines", "result_type": "money"},
+        {"type": "number", "key": "zero"},
+        {"type": "formula", "key": "ratio", "expr": "total / zero", "result_type": "number"},
+        {"type": "autonumber", "key": "number", "pattern": "O-{####}"},
+        {"type": "section", "key": "more"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def order() -> CompiledForm:
+    return compile_form(FormSpec.model_validate(ORDER))
+
+
+def good(**extra: Any) -> dict[str, Any]:
+    return {
+        "title": "First",
+        "items": [{"sku": "A", "qty": 2, "price": "10.5"}, {"sku": "B", "price": 4, "gift": True}],
+        **extra,
+    }
+
+
+def errors_of(
+    form: CompiledForm, data: Any, current: Any = None, **kw: Any
+) -> list[tuple[str, str]]:
+    with pytest.raises(SubmissionError) as info:
+        validate_submission(form, data, current=current, context=CONTEXT, **kw)
+    return [(e.loc, e.code) for e in info.value.errors]
+
+
+def test_create_applies_defaults_and_computes(order: CompiledForm) -> None:
+    record = validate_submission(order, good(), current=None, context=CONTEXT)
+    assert record["kind"] == "normal"
+    assert record["discount"] == Decimal(0)
+    assert record["owner_user"] == 7
+    assert record["ordered_on"] == dt.date(2026, 11, 23)  # $today in Asia/Shanghai
+    assert record["items"][0] == {
+        "sku": "A",
+        "qty": Decimal(2),
+        "price": Decimal("10.50"),
+        "gift": False,
+        "amount": Decimal("21.00"),
+    }
+    assert record["items"][1]["qty"] == Decimal(1)  # row default
+    assert record["average"] == Decimal("10.50")  # total 21 (gift filtered) / 2 lines
+    assert record["ratio"] is None  # division by zero is blank
+    assert record["number"] is None  # allocated by storage
+    assert "total" not in record and "more" not in record  # rollups and layout are not stored
+    assert record["rush_reason"] is None
+
+
+def test_every_error_at_once(order: CompiledForm) -> None:
+    data = {
+        "title": "x" * 51,
+        "bogus": 1,
+        "discount": 101,
+        "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 0}],
+        "total": 5,
+    }
+    assert sorted(errors_of(order, data)) == sorted(
+        [
+            ("bogus", "submission.unknown-field"),
+            ("title", "submission.too-long"),
+            ("discount", "submission.out-of-range"),
+            ("items/1/qty", "submission.out-of-range"),
+            ("total", "submission.read-only"),
+        ]
+    )
+
+
+def test_required_and_required_if(order: CompiledForm) -> None:
+    assert errors_of(order, {"items": [{"qty": 1}]}) == [
+        ("title", "submission.required"),
+        ("items/0/sku", "submission.required"),
+    ]
+    rush = good(kind="rush", rush_reason="VIP")
+    assert errors_of(order, rush) == [("due", "submission.required")]
+    assert validate_submission(order, {**rush, "due": "2026-12-01"}, current=None, context=CONTEXT)[
+        "due"
+    ] == dt.date(2026, 12, 1)
+
+
+def test_hidden_fields_are_not_required_nor_accepted(order: CompiledForm) -> None:
+    assert errors_of(order, good(rush_reason="why")) == [("rush_reason", "submission.hidden-field")]
+    record = validate_submission(order, good(rush_reason=None), current=None, context=CONTEXT)
+    assert record["rush_reason"] is None
+
+
+def test_hidden_field_keeps_stored_value_on_update(order: CompiledForm) -> None:
+    stored = validate_submission(
+        order, good(kind="rush", rush_reason="VIP", due="2026-12-01"), current=None, context=CONTEXT
+    )
+    updated = validate_submission(order, {"kind": "normal"}, current=stored, context=CONTEXT)
+    assert updated["rush_reason"] == "VIP"
+    assert updated["kind"] == "normal"
+
+
+def test_partial_update_merges_over_current(order: CompiledForm) -> None:
+    stored = validate_submission(order, good(), current=None, context=CONTEXT)
+    stored = {**stored, "id": 12, "number": "O-0001"}
+    updated = validate_submission(order, {"title": "Second"}, current=stored, context=CONTEXT)
+    assert updated["title"] == "Second"
+    assert updated["items"] == stored["items"]
+    assert updated["number"] == "O-0001"
+
+
+def test_computed_values_sent_back_unchanged_are_accepted(order: CompiledForm) -> None:
+    stored = {**validate_submission(order, good(), current=None, context=CONTEXT), "number": "O-7"}
+    data = {"title": "T", "number": "O-7", "average": 10.5}
+    assert validate_submission(order, data, current=stored, context=CONTEXT)["title"] == "T"
+    assert errors_of(order, {"number": "O-8"}, stored) == [("number", "submission.read-only")]
+
+
+def test_locked_fields(order: CompiledForm) -> None:
+    stored = validate_submission(order, good(), current=None, context=CONTEXT)
+    same = validate_submission(
+        order, {"discount": 0}, current=stored, context=CONTEXT, locked={"discount"}
+    )
+    assert same["discount"] == 0
+    assert errors_of(order, {"discount": 5}, stored, locked={"discount"}) == [
+        ("discount", "submission.read-only")
+    ]
+
+
+def test_custom_validations(order: CompiledForm) -> None:
+    assert errors_of(order, good(budget=20)) == [("budget", "validation.over_budget")]
+    assert errors_of(order, good(budget=2_000_000)) == [("budget", "submission.validation")]
+    # blank budget: `budget >= total` is blank, which passes (as a SQL CHECK does)
+    assert validate_submission(order, good(), current=None, context=CONTEXT)["budget"] is None
+
+
+def test_rule_message_in_the_context_language(order: CompiledForm) -> None:
+    chinese = EvalContext(now=NOW, language="zh")
+    with pytest.raises(SubmissionError) as info:
+        validate_submission(order, good(budget=1), current=None, context=chinese)
+    assert info.value.errors[0].message == "超预算"
+
+
+def test_subform_min_rows_and_required(order: CompiledForm) -> None:
+    assert errors_of(order, {"title": "x"}) == [("items", "submission.too-few")]
+    assert errors_of(order, {"title": "x", "items": []}) == [("items", "submission.too-few")]
+    assert errors_of(order, {"title": "x", "items": "no"}) == [("items", "submission.wrong-type")]
+
+
+def test_retired_option(order: CompiledForm) -> None:
+    assert errors_of(order, good(kind="old")) == [("kind", "submission.retired-option")]
+    stored = {**validate_submission(order, good(), current=None, context=CONTEXT), "kind": "old"}
+    assert (
+        validate_submission(order, {"kind": "old"}, current=stored, context=CONTEXT)["kind"]
+        == "old"
+    )
+
+
+def test_not_a_mapping(order: CompiledForm) -> None:
+    assert errors_of(order, ["title"]) == [("", "submission.wrong-type")]
+
+
+@pytest.mark.parametrize(
+    "text", ["'; DROP TABLE order; --", "<img src=x onerror=alert(1)>", "1' OR '1'='1"]
+)
+def test_injection_strings_verbatim(order: CompiledForm, text: str) -> None:
+    record = validate_submission(order, good(title=text[:50]), current=None, context=CONTEXT)
+    assert record["title"] == text[:50]
+
+
+def test_unique_fields(order: CompiledForm) -> None:
+    assert unique_fields(order) == (("title",),)
+
+
+def test_plan_is_reused(order: CompiledForm) -> None:
+    from engine.forms._validation_plan import plan_for
+
+    assert plan_for(order) is plan_for(order)
