@@ -54,6 +54,7 @@ class RecordResult:
 
     definition: FormDefinition
     record: StoredRecord
+    replayed: bool = False  # an idempotent create that returned the earlier record
 
     def to_json(self) -> dict[str, Any]:
         return record_to_json(self.definition, self.record)
@@ -69,13 +70,14 @@ class BulkItem:
     code: str | None = None
     message: str | None = None
     errors: tuple[FieldError, ...] = ()
+    reason: str | None = None  # "invalid", "conflict" or "not-found" when not ok
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "ok": self.ok}
         if self.ok:
             out["version"] = self.version
         else:
-            out.update(code=self.code, message=self.message)
+            out.update(code=self.code, reason=self.reason, message=self.message)
             out["errors"] = [error.to_dict() for error in self.errors]
         return out
 
@@ -121,12 +123,19 @@ class RecordService:
             found = self._layouts.get(definition)
         if found is not None:
             return found
-        built = build_record_layout(app=definition.app, form=definition.compiled, forms=definition.forms)
+        built = build_record_layout(
+            app=definition.app, form=definition.compiled, forms=definition.forms
+        )
         with self._lock:
             if len(self._layouts) > 256:
                 self._layouts.clear()
             self._layouts[definition] = built
         return built
+
+    def definition(self, *, app: str, form: str) -> FormDefinition:
+        """The compiled current definition of a form (NotFoundError if there is none)."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            return self._registry.form(uow, app=app, key=form)
 
     def _meta(self, uow: UnitOfWork, app: str, form: str) -> RecordMetaStore:
         return RecordMetaStore(uow.conn, app=app, form=form, clock=self._clock)
@@ -212,7 +221,8 @@ class RecordService:
             raise ConflictError(
                 "this idempotency key was used with a different request", code=IDEMPOTENCY_MISMATCH
             )
-        return RecordResult(definition, store.get(record_id=record_id, include_deleted=True))
+        record = store.get(record_id=record_id, include_deleted=True)
+        return RecordResult(definition, record, replayed=True)
 
     def get(
         self, *, app: str, form: str, record_id: int, include_deleted: bool = False
@@ -258,7 +268,8 @@ class RecordService:
         if current.version != expected:
             message = f"record {record_id} is at version {current.version}, not {expected}"
             raise RecordConflict(message, code=STALE_VERSION)
-        clean = _writable(store.layout, self._validate(definition, data, current.values, actor))
+        stored = {**current.values, **{name: getattr(current, name) for name in SYSTEM_FIELDS}}
+        clean = _writable(store.layout, self._validate(definition, data, stored, actor))
         changed = {
             key: value
             for key, value in clean.items()
@@ -500,7 +511,10 @@ def _check_bulk_size(ids: Sequence[int]) -> None:
 
 def _failed(record_id: int, err: EngineError) -> BulkItem:
     errors = err.errors if isinstance(err, SubmissionError) else ()
-    return BulkItem(id=record_id, ok=False, code=err.code, message=err.message, errors=errors)
+    reason = "invalid" if errors else "not-found" if isinstance(err, NotFoundError) else "conflict"
+    return BulkItem(
+        id=record_id, ok=False, code=err.code, message=err.message, errors=errors, reason=reason
+    )
 
 
 __all__ = [

@@ -392,6 +392,7 @@ class FormRecordStore:
         values = _row_values(self._layout.slots, row, computed)
         for key, by_id in extra.items():
             values[key] = by_id.get(int(row["id"]), [])
+        values = {s.key: values[s.key] for s in self._layout.slots if s.key in values}
         system = {name: row[name] for name in SYSTEM_FIELDS}
         return StoredRecord(**system, values=values)
 
@@ -429,6 +430,7 @@ class FormRecordStore:
             values = _row_values(slot.rows, row, computed)
             for key, by_id in links.items():
                 values[key] = by_id.get(int(row["id"]), [])
+            values = {s.key: values[s.key] for s in slot.rows if s.key in values}
             out.setdefault(int(row["parent_id"]), []).append(values)
         return out
 
