@@ -41,9 +41,10 @@ def export_rows(
 def field_options(form: Any, option_sets: Mapping[str, Any]) -> dict[str, Options]:
     """Option lookups for every choice field (and formula shown with an option set) of `form`."""
     local = {s.key: s for s in getattr(form.spec, "option_sets", ())}
+    resolved = getattr(form, "options", {})
     out: dict[str, Options] = {}
     for field in exportable_fields(form):
-        options = getattr(field, "options", ())
+        options = tuple(resolved.get(field.key, {}).values()) or getattr(field, "options", ())
         set_key = getattr(field, "option_set", None)
         if not options and set_key is not None:
             option_set = local.get(set_key) or option_sets.get(set_key)

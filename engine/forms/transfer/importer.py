@@ -115,6 +115,8 @@ def run_import(table: Table, run: ImportRun) -> ImportProgress:
     """
     progress = ImportProgress()
     rows = _data_rows(table.rows, run.mapping)
+    if run.unescape:
+        rows = (_unescaped(row) for row in rows)
     while batch := list(islice(rows, run.batch_size)):
         pending = [_decode(row, run) for row in batch]
         _resolve_references(pending, run)
@@ -142,6 +144,11 @@ def _data_rows(rows: Iterator[SourceRow], mapping: ColumnMapping) -> Iterator[So
     yield from rows
 
 
+def _unescaped(row: SourceRow) -> SourceRow:
+    cells = tuple(unescape_text(c) if isinstance(c, str) else c for c in row.cells)
+    return SourceRow(number=row.number, cells=cells, error=row.error)
+
+
 def _decode(row: SourceRow, run: ImportRun) -> _Pending:
     if row.error is not None:
         return _Pending(row=row, data={}, errors=[row.error])
@@ -149,8 +156,6 @@ def _decode(row: SourceRow, run: ImportRun) -> _Pending:
     errors: list[FieldError] = []
     for column in run.mapping.columns:
         cell = row.cells[column.index]
-        if run.unescape and isinstance(cell, str):
-            cell = unescape_text(cell)
         ctx = CellContext(lang=run.lang, options=run.options.get(column.field.key))
         try:
             data[column.field.key] = decode_cell(column.field, cell, ctx)

@@ -21,7 +21,12 @@ ORDER_FORM: dict[str, Any] = {
             "unique": True,
             "max_length": 200,
         },
-        {"type": "textarea", "key": "notes", "label": {"en": "Notes", "zh": "备注"}},
+        {
+            "type": "textarea",
+            "key": "notes",
+            "label": {"en": "Notes", "zh": "备注"},
+            "max_length": 1_000_000,
+        },
         {"type": "number", "key": "qty", "label": {"en": "Quantity", "zh": "数量"}, "min": 0},
         {"type": "money", "key": "amount", "label": {"en": "Amount", "zh": "金额"}},
         {"type": "date", "key": "due", "label": {"en": "Due date", "zh": "到期日"}},
