@@ -318,7 +318,7 @@ class _Diff:
         filled = [
             i for i in new_indexes if i.unique and {c.name for c in i.columns} <= set(reflected)
         ]
-        problems += [p for i in filled for p in self._duplicates(i)]
+        problems += [p for i in filled for p in self._duplicates(i, reflected)]
         return steps + [CreateIndex(i) for i in new_indexes], retired, problems
 
     def moved_links(self, link: sa.Table) -> list[Step]:
@@ -393,12 +393,15 @@ class _Diff:
             options += tuple(self.option_sets[shared].options)
         return frozenset(str(option.key) for option in options)
 
-    def _duplicates(self, index: sa.Index) -> list[Problem]:
-        """Duplicate groups that a new unique index would refuse, reported before applying."""
+    def _duplicates(self, index: sa.Index, reflected: dict[str, Any]) -> list[Problem]:
+        """Duplicate groups that a new unique index would refuse, reported before applying.
+
+        The values are compared as they are stored now (a type change comes later).
+        """
         table = sa.Table(
             str(index.table.name),
             sa.MetaData(),
-            *(sa.Column(c.name, c.type) for c in index.table.columns),
+            *(sa.Column(name, column["type"]) for name, column in reflected.items()),
         )
         columns = [table.c[c.name] for c in index.columns]
         live = table.c.deleted_at.is_(None) if "deleted_at" in table.c else sa.true()
