@@ -157,7 +157,11 @@ def _check_unique_keys(ctx: _Context, items: tuple[object, ...], base: str) -> N
         if key in seen:
             ctx.report("form.duplicate-key", path, f"field key {key!r} is used twice")
         elif key in _catalog.RESERVED_KEYS:
-            ctx.report("form.reserved-key", path, f"{key!r} is reserved (a system column or an expression keyword)")
+            ctx.report(
+                "form.reserved-key",
+                path,
+                f"{key!r} is reserved (a system column or an expression keyword)",
+            )
         seen.add(key)
 
 
