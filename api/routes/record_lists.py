@@ -1,0 +1,299 @@
+"""Record lists over HTTP: filtered, sorted, searched cursor pages, counts and kanban columns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from api.deps import DatabaseDep
+from api.schemas import problem_responses
+from engine.errors import FieldError, NotFoundError
+from engine.forms.listing import ListQuery, ListQueryError, build_list_query
+from engine.forms.views import ViewSpec
+from engine.registry import DefinitionRegistry, FormDefinition
+from engine.storage import UnitOfWork
+from engine.storage.form_queries import (
+    QueryTarget,
+    count_records,
+    fetch_kanban,
+    fetch_page,
+    query_target,
+)
+from engine.storage.sqltypes import utc_now
+
+router = APIRouter(tags=["records"])
+BASE = "/apps/{app}/forms/{form}/records"
+_SYSTEM_OUT = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+
+
+class CountOut(BaseModel):
+    value: int
+    exact: bool
+
+
+class RecordPageOut(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    count: CountOut | None
+
+
+class KanbanColumnOut(BaseModel):
+    value: str | None
+    count: int
+    items: list[dict[str, Any]]
+
+
+class KanbanOut(BaseModel):
+    field: str
+    columns: list[KanbanColumnOut]
+
+
+FilterParam = Annotated[str | None, Query(description="Filter tree as JSON (docs/lists.md)")]
+ExprParam = Annotated[str | None, Query(max_length=4000, description="Expression filter")]
+SortParam = Annotated[str | None, Query(description="Keys, `-` for descending: -priority,id")]
+SearchParam = Annotated[str | None, Query(description="Full-text search")]
+ViewParam = Annotated[str | None, Query(description="A saved view's key")]
+TzParam = Annotated[str | None, Query(description="IANA zone for relative dates (UTC)")]
+
+
+def _registry(request: Request) -> DefinitionRegistry:
+    """The app's registry (the records routes' own, when they made one first)."""
+    state = request.app.state
+    if getattr(state, "registry", None) is None:
+        state.registry = DefinitionRegistry()
+    registry: DefinitionRegistry = state.registry
+    return registry
+
+
+def _target(request: Request, definition: FormDefinition) -> QueryTarget:
+    """A form's query tables, built once per definition fingerprint."""
+    state = request.app.state
+    cache: dict[tuple[str, str, str], QueryTarget] = getattr(state, "list_targets", None) or {}
+    state.list_targets = cache
+    key = (definition.app, definition.key, definition.fingerprint)
+    if key not in cache:
+        cache[key] = query_target(
+            app=definition.app, form=definition.compiled, forms=definition.forms
+        )
+    return cache[key]
+
+
+def _bad(path: str, code: str, message: str) -> ListQueryError:
+    return ListQueryError([FieldError(loc=path, code=code, message=message)])
+
+
+def _zone(name: str | None) -> tzinfo:
+    if name is None:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise _bad("/tz", "list.bad-timezone", f"unknown time zone {name!r}") from err
+
+
+def _filter(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        raise _bad("/filter", "list.bad-filter", "the filter is not valid JSON") from err
+
+
+def _view(uow: UnitOfWork, app: str, form: str, key: str | None) -> ViewSpec | None:
+    if key is None:
+        return None
+    try:
+        body = uow.definitions.get_current(app=app, kind="views", key=key).body
+    except NotFoundError as err:
+        raise NotFoundError(f"app {app!r} has no view {key!r}", code="list.unknown-view") from err
+    view = ViewSpec.model_validate(body)
+    if view.form != form:
+        raise _bad("/view", "list.view-form-mismatch", f"view {key!r} lists form {view.form!r}")
+    return view
+
+
+def _merge_filter(view: ViewSpec | None, requested: Any) -> Any:
+    """A request filter narrows the view's filter (both must hold)."""
+    if view is None or view.filter is None:
+        return requested
+    return view.filter if requested is None else {"and": [view.filter, requested]}
+
+
+def _merge_expr(view: ViewSpec | None, requested: str | None) -> str | None:
+    if view is None or view.filter_expr is None:
+        return requested
+    return view.filter_expr if requested is None else f"({view.filter_expr}) AND ({requested})"
+
+
+class _Request:
+    """The list request of one call, read and checked against the form."""
+
+    def __init__(self, request: Request, db: Any, app: str, form: str) -> None:
+        self.request, self.db, self.app, self.form = request, db, app, form
+
+    def load(self, params: dict[str, Any]) -> tuple[FormDefinition, QueryTarget, ListQuery, Any]:
+        with UnitOfWork(self.db) as uow:
+            definition = _registry(self.request).form(uow, app=self.app, key=self.form)
+            view = _view(uow, self.app, self.form, params.get("view"))
+        sort = params.get("sort")
+        keys = [k for k in sort.split(",") if k] if sort else list(view.sort if view else ())
+        limit = params.get("limit") or (view.page_size if view else None)
+        query = build_list_query(
+            definition.compiled,
+            forms=definition.forms,
+            filter=_merge_filter(view, _filter(params.get("filter"))),
+            filter_expr=_merge_expr(view, params.get("filter_expr")),
+            sort=keys,
+            search=params.get("q"),
+            limit=limit,
+            cursor=params.get("cursor"),
+            trash=bool(params.get("trash")),
+        )
+        return definition, _target(self.request, definition), query, view
+
+
+@router.get(BASE, response_model=RecordPageOut, responses=problem_responses(400, 404, 422))
+def list_records(
+    request: Request,
+    db: DatabaseDep,
+    app: str,
+    form: str,
+    filter: FilterParam = None,
+    filter_expr: ExprParam = None,
+    sort: SortParam = None,
+    q: SearchParam = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query()] = None,
+    view: ViewParam = None,
+    trash: bool = False,
+    count: bool = True,
+    tz: TzParam = None,
+) -> RecordPageOut:
+    """A page of records, the cursor of the next page, and how many records match."""
+    params = {"filter": filter, "filter_expr": filter_expr, "sort": sort, "q": q}
+    params |= {"cursor": cursor, "limit": limit, "view": view, "trash": trash}
+    zone = _zone(tz)
+    _definition, target, query, saved = _Request(request, db, app, form).load(params)
+    now = utc_now()
+    with db.connect() as conn:
+        page = fetch_page(conn, target=target, query=query, now=now, timezone=zone)
+        total = (
+            count_records(conn, target=target, query=query, now=now, timezone=zone)
+            if count
+            else None
+        )
+    columns = saved.columns if saved is not None else ()
+    return RecordPageOut(
+        items=[record_json(target, row, columns) for row in page.items],
+        next_cursor=page.next_cursor,
+        count=None if total is None else CountOut(value=total.value, exact=total.exact),
+    )
+
+
+@router.get(f"{BASE}/count", response_model=CountOut, responses=problem_responses(400, 404, 422))
+def count_matching_records(
+    request: Request,
+    db: DatabaseDep,
+    app: str,
+    form: str,
+    filter: FilterParam = None,
+    filter_expr: ExprParam = None,
+    q: SearchParam = None,
+    view: ViewParam = None,
+    trash: bool = False,
+    tz: TzParam = None,
+) -> CountOut:
+    """How many records match; `exact` is false for a planner estimate on large tables."""
+    params = {"filter": filter, "filter_expr": filter_expr, "q": q, "view": view, "trash": trash}
+    zone = _zone(tz)
+    _definition, target, query, _view_spec = _Request(request, db, app, form).load(params)
+    with db.connect() as conn:
+        total = count_records(conn, target=target, query=query, now=utc_now(), timezone=zone)
+    return CountOut(value=total.value, exact=total.exact)
+
+
+@router.get(f"{BASE}/kanban", response_model=KanbanOut, responses=problem_responses(400, 404, 422))
+def kanban(
+    request: Request,
+    db: DatabaseDep,
+    app: str,
+    form: str,
+    field: str | None = None,
+    filter: FilterParam = None,
+    filter_expr: ExprParam = None,
+    sort: SortParam = None,
+    q: SearchParam = None,
+    view: ViewParam = None,
+    per_column: Annotated[int, Query(ge=1, le=200)] = 20,
+    tz: TzParam = None,
+) -> KanbanOut:
+    """Per option of a select field: the count and the first records of the column."""
+    params = {"filter": filter, "filter_expr": filter_expr, "sort": sort, "q": q, "view": view}
+    zone = _zone(tz)
+    _definition, target, query, saved = _Request(request, db, app, form).load(params)
+    group = field or (saved.group_by if saved is not None else None)
+    if group is None:
+        raise _bad("/field", "list.bad-group-by", "name a select field to group by")
+    with db.connect() as conn:
+        columns = fetch_kanban(
+            conn,
+            target=target,
+            query=query,
+            group_by=group,
+            now=utc_now(),
+            timezone=zone,
+            per_column=per_column,
+        )
+    shown = saved.columns if saved is not None else ()
+    return KanbanOut(
+        field=group,
+        columns=[
+            KanbanColumnOut(
+                value=column.value,
+                count=column.count,
+                items=[record_json(target, row, shown) for row in column.items],
+            )
+            for column in columns
+        ],
+    )
+
+
+def record_json(target: QueryTarget, row: Mapping[str, Any], columns: tuple[str, ...] = ()) -> Any:
+    """A stored row as record JSON: field keys, composite fields as objects, ISO times.
+
+    Stands in for the records service's serialiser until lists read through it.
+    """
+    out: dict[str, Any] = {name: _json(row[name]) for name in _SYSTEM_OUT}
+    out["owner"] = row["owner_id"]
+    if row["deleted_at"] is not None:
+        out["deleted_at"] = _json(row["deleted_at"])
+    wanted = {name.split(".")[0] for name in columns}
+    for key, names in target.tables.field_columns.items():
+        if "." in key or (wanted and key not in wanted):
+            continue
+        if len(names) == 1 and names[0] == key:
+            out[key] = _json(row[key])
+        else:
+            out[key] = {name.split("__", 1)[1]: _json(row[name]) for name in names}
+    return out
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return value
+
+
+__all__ = ["record_json", "router"]
