@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.storage._record_layout import BACKREF, LINKS, STORED, SUBFORM, RecordLayout, Slot
-from engine.storage.form_tables import FormTables
+from engine.storage.form_tables import SYSTEM_COLUMNS, FormTables
 
 Computed = sa.ColumnElement[Any] | dict[str, sa.ColumnElement[Any]]
 
@@ -62,8 +62,10 @@ def _lookup(
     target = target_tables(layout, relation.target if relation else None)
     if relation is None or relation.kind != STORED or target is None:
         return _null()
-    columns = target.field_columns.get(str(spec.field), ())
     main = target.main
+    columns = target.field_columns.get(str(spec.field), ())
+    if not columns and str(spec.field) in SYSTEM_COLUMNS:
+        columns = (str(spec.field),)
     where = sa.and_(main.c.id == table.c[relation.key], main.c.deleted_at.is_(None))
 
     def pick(column: str) -> sa.ColumnElement[Any]:
@@ -97,7 +99,9 @@ def _rollup(
 
         names = _filter_columns(rows, field_columns)
         conditions.append(compile_sql(filter_expr, names, dialect=dialect, now=now))
-    value = _aggregate(str(spec.aggregate), rows, field_columns.get(str(spec.field or "")))
+    field = str(spec.field or "")
+    columns = field_columns.get(field) or ((field,) if field in SYSTEM_COLUMNS else None)
+    value = _aggregate(str(spec.aggregate), rows, columns)
     if value is None:
         return _null()
     query = sa.select(value).select_from(from_).where(*conditions)
@@ -167,7 +171,10 @@ def _backref_source(
 def _filter_columns(
     rows: sa.Table, field_columns: Mapping[str, tuple[str, ...]]
 ) -> dict[str, sa.ColumnElement[Any]]:
-    names: dict[str, sa.ColumnElement[Any]] = {}
+    # System columns first: a field never takes their names (the synchroniser reserves them).
+    names: dict[str, sa.ColumnElement[Any]] = {
+        name: rows.c[name] for name in SYSTEM_COLUMNS if name in rows.c
+    }
     for key, columns in field_columns.items():
         if "." in key:
             continue
