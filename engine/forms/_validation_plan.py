@@ -47,10 +47,13 @@ class FieldPlan:
     formula: Expression | None  # the formula of a formula field, the filter of a rollup
     computed: bool
     required: bool
+    retired: bool  # column kept, value kept as stored, takes no input
 
     @property
     def checked(self) -> bool:
         """Whether required or custom rules apply to it at all."""
+        if self.retired:
+            return False
         return bool(self.rules or getattr(self.field, "min_rows", None)) or (
             not self.computed and (self.required or self.required_if is not None)
         )
@@ -123,7 +126,7 @@ def _groups(
     return (
         tuple(p for p in plans if not p.computed),
         tuple(p for p in plans if p.checked),
-        tuple(p for p in plans if p.visible),
+        tuple(p for p in plans if p.visible and not p.retired),
     )
 
 
@@ -167,6 +170,7 @@ def _field_plan(
         formula=formula if isinstance(item, f.FormulaField | f.RollupField) else None,
         computed=codec.computed,
         required=bool(getattr(item, "required", False)),
+        retired=bool(item.retired),
     )
 
 

@@ -128,16 +128,21 @@ class _Run:
             if plan is None:
                 message = f"no field {str(name)[:64]!r} in form {self.form.key!r}"
                 self.error(str(name)[:200], "submission.unknown-field", message)
-            elif plan.computed:
+            elif plan.computed or plan.retired:
                 self._read_computed(plan, raw)
             else:
                 self._read_value(plan, raw)
 
     def _read_computed(self, plan: FieldPlan, raw: Any) -> None:
+        """Computed and retired fields take no input; their stored value may be sent back."""
         held = self.current.get(plan.key)
         if raw is not None and raw != to_json(plan.field, held):
-            message = f"{plan.key!r} is computed and takes no input"
-            self.error(plan.key, "submission.read-only", message)
+            if plan.retired:
+                message = f"{plan.key!r} is retired and takes no input"
+                self.error(plan.key, "submission.retired-field", message)
+            else:
+                message = f"{plan.key!r} is computed and takes no input"
+                self.error(plan.key, "submission.read-only", message)
 
     def _read_value(self, plan: FieldPlan, raw: Any) -> None:
         held = self.current.get(plan.key)
@@ -174,7 +179,7 @@ class _Run:
         env = self.env
         for plan in self.plan.inputs:
             key = plan.key
-            default = self._default(plan, env)
+            default = None if plan.retired else self._default(plan, env)
             self.base[key] = default
             if key not in self.sent and key not in self.bad:
                 env[key] = default
