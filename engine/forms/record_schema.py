@@ -47,9 +47,7 @@ class _Builder:
         schema = build(self, item, owner)
         if item.label is not None:
             schema["title"] = label_text(item.label)
-        if isinstance(item, _COMPUTED) or (
-            self.mode != "read" and getattr(item, "read_only", False)
-        ):
+        if isinstance(item, _COMPUTED):
             schema["readOnly"] = True
         return schema
 
