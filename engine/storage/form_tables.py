@@ -18,7 +18,8 @@ from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Dialect
 
-from engine.errors import DefinitionError, NotFoundError, Problem
+from engine.errors import ConflictError, DefinitionError, NotFoundError, Problem
+from engine.storage._form_purge import purge_columns
 from engine.storage._form_schema import DesiredSchema, build_desired_schema
 from engine.storage._type_changes import (
     REPORTED_IDS,
@@ -36,6 +37,8 @@ from engine.storage._type_changes import (
 from engine.storage.conflicts import translating_conflicts
 from engine.storage.names import fit_identifier, form_table_name
 from engine.storage.tables import NAMING_CONVENTION
+
+DDL_FAILED = "storage.ddl-failed"
 
 SYSTEM_COLUMNS = (
     "id",
@@ -180,7 +183,8 @@ def apply_form_table_plan(conn: sa.Connection, plan: FormTablePlan) -> None:
 
     Raises:
         DefinitionError: the plan has problems; nothing is changed.
-        ConflictError: the data refuses a step (e.g. duplicates under a new unique index).
+        ConflictError: the data refuses a step (e.g. duplicates under a new unique index), or
+            the database refuses the DDL (`storage.ddl-failed`, e.g. a view uses the column).
     """
     apply_form_table_plans(conn, [plan])
 
@@ -209,11 +213,15 @@ def apply_form_table_plans(conn: sa.Connection, plans: Sequence[FormTablePlan]) 
     operations = Operations(MigrationContext.configure(conn, opts={"target_metadata": metadata}))
     steps = [step for plan in plans for step in plan.steps]
     creates = [step.table for step in steps if isinstance(step, CreateTable)]
-    with translating_conflicts():
-        _create_tables(operations, creates, set(sa.inspect(conn).get_table_names()))
-        for step in steps:
-            if not isinstance(step, CreateTable):
-                _APPLIERS[type(step)](operations, step)
+    try:
+        with translating_conflicts():
+            _create_tables(operations, creates, set(sa.inspect(conn).get_table_names()))
+            for step in steps:
+                if not isinstance(step, CreateTable):
+                    _APPLIERS[type(step)](operations, step)
+    except sa.exc.DBAPIError as err:  # e.g. a view of a BI tool depends on a changed column
+        message = f"the database refused the table change: {err.orig}"
+        raise ConflictError(message, code=DDL_FAILED) from err
 
 
 def describe(plan: FormTablePlan) -> list[str]:
@@ -624,6 +632,7 @@ _DESCRIBERS: dict[type[Any], Callable[[Any, Dialect], list[str]]] = {
 
 
 __all__ = [
+    "DDL_FAILED",
     "FROM_DATABASE",
     "SYSTEM_COLUMNS",
     "AddColumn",
@@ -641,4 +650,5 @@ __all__ = [
     "form_tables",
     "plan_form_table",
     "plan_form_tables",
+    "purge_columns",
 ]
