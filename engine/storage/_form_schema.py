@@ -219,9 +219,7 @@ def _add_form_constraints(
     return paths
 
 
-def _add_index(
-    table: sa.Table, names: list[str], *, unique: bool = False, **kw: Any
-) -> str | None:
+def _add_index(table: sa.Table, names: list[str], *, unique: bool = False, **kw: Any) -> str | None:
     """Index `names` once: a field index and a form index on the same columns are one index.
 
     Returns the new index's name, None when the columns were already indexed.
