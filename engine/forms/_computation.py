@@ -30,7 +30,10 @@ class Evaluator:
         self.now = now
         self.zone = ZoneInfo(timezone)
 
-    def __call__(self, expr: Expression, env: Mapping[str, Any]) -> Any:
+    def __call__(self, expr: Expression | None, env: Mapping[str, Any]) -> Any:
+        """The value of `expr` (blank when there is none), or FAILED on a run-time error."""
+        if expr is None:
+            return None
         try:
             return evaluate(expr, env, now=self.now, timezone=self.zone)
         except ExpressionError:
@@ -120,7 +123,8 @@ def rollup_value(
     ]
     if field.aggregate == "count" and field.field is None:
         return Decimal(len(kept))
-    values = [row.get(field.field) for row in kept if row.get(field.field) is not None]
+    name = field.field or ""
+    values = [row.get(name) for row in kept if row.get(name) is not None]
     return _AGGREGATES[field.aggregate](values)
 
 

@@ -81,7 +81,7 @@ def _text(b: _Builder, item: Any, owner: str | None) -> Schema:
     return _nullable(schema)
 
 
-_TEXT_FORMATS = {f.EmailField: "email", f.UrlField: "uri"}
+_TEXT_FORMATS: dict[type, str] = {f.EmailField: "email", f.UrlField: "uri"}
 
 
 def _number(b: _Builder, item: Any, owner: str | None) -> Schema:
@@ -142,7 +142,9 @@ def _multiselect(b: _Builder, item: f.MultiselectField, owner: str | None) -> Sc
 
 
 def _address(b: _Builder, item: f.AddressField, owner: str | None) -> Schema:
-    parts = {p: {"type": ["string", "null"], "maxLength": ADDRESS_LIMITS[p]} for p in item.parts}
+    parts: Schema = {
+        p: {"type": ["string", "null"], "maxLength": ADDRESS_LIMITS[p]} for p in item.parts
+    }
     return _nullable(_object(parts, []))
 
 
@@ -184,9 +186,9 @@ def _ids(b: _Builder, item: Any, owner: str | None) -> Schema:
 def _subform(b: _Builder, item: f.SubformField, owner: str | None) -> Schema:
     properties: Schema = {"id": {"type": ["integer", "null"], "minimum": 1}}
     for child in item.fields:
-        schema = b.field(child, item.key)
-        if schema is not None:
-            properties[child.key] = schema
+        cell = b.field(child, item.key)
+        if cell is not None:
+            properties[child.key] = cell
     row: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
     schema: Schema = {"type": "array", "items": row}
     if item.max_rows is not None:
@@ -260,10 +262,10 @@ def record_json_schema(form: CompiledForm, *, mode: Mode = "read") -> Schema:
     for key, item in form.fields.items():
         if getattr(item, "retired", False):
             continue
-        schema = builder.field(item)
-        if schema is None:
+        field_schema = builder.field(item)
+        if field_schema is None:
             continue
-        properties[key] = schema
+        properties[key] = field_schema
         if mode == "create" and _always_required(item):
             required.append(key)
     schema: Schema = {

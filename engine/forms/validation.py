@@ -195,7 +195,7 @@ class _Run:
         ignored: list[FieldError] = []
         return coerce_cell(plan.field, _as_input(result), run, ignored)
 
-    def _row(self, rows_plan: RowsPlan, row: Mapping[str, Any], from_input: bool) -> dict:
+    def _row(self, rows_plan: RowsPlan, row: Mapping[str, Any], from_input: bool) -> dict[str, Any]:
         out: dict[str, Any] = {ROW_ID: row[ROW_ID]} if row.get(ROW_ID) is not None else {}
         scope = ChainMap(out, self.env)
         for key, plan in rows_plan.fields.items():

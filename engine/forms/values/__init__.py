@@ -60,7 +60,9 @@ def coerce(
     """
     run = Coercion(loc, lenient, options, timezone, current)
     errors: list[FieldError] = []
-    value = coerce_cell(field, raw, run, errors) if has_value(field) else _no_value(field, loc)
+    if not has_value(field):
+        _no_value(field, loc)
+    value = coerce_cell(field, raw, run, errors)
     if errors:
         raise SubmissionError(errors)
     return value

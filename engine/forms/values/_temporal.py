@@ -17,7 +17,7 @@ from engine.forms.values._base import Coercion, InvalidValue, register, wrong_ty
 MAX_TEMPORAL_TEXT = 40
 
 
-def _text(raw: Any, run: Coercion) -> str:
+def _text(raw: str, run: Coercion) -> str:
     text = raw.strip()
     if len(text) > MAX_TEMPORAL_TEXT:
         raise InvalidValue("submission.invalid-date", "not a date")
