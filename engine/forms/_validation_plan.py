@@ -21,6 +21,7 @@ from engine.forms.values import CODECS, Codec, coerce
 # Computed from other records, so not stored in the form's table.
 NOT_STORED = (f.LookupField, f.RollupField)
 MAX_CACHED_PLANS = 512
+_NUMERIC = (f.NumberField, f.MoneyField, f.PercentField)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class FormPlan:
     inputs: tuple[FieldPlan, ...]
     checked: tuple[FieldPlan, ...]
     conditional: tuple[FieldPlan, ...]
+    numeric: tuple[str, ...]  # fields whose canonical value is a Decimal
 
 
 _cache: OrderedDict[int, tuple[CompiledForm, FormPlan]] = OrderedDict()
@@ -116,7 +118,8 @@ def _build(form: CompiledForm) -> FormPlan:
         for plan in fields.values()
         if isinstance(plan.field, f.RollupField) and plan.field.relation in subforms
     )
-    return FormPlan(fields, subforms, form.formula_order, rollups, *_groups(fields))
+    numeric = tuple(key for key, plan in fields.items() if isinstance(plan.field, _NUMERIC))
+    return FormPlan(fields, subforms, form.formula_order, rollups, *_groups(fields), numeric)
 
 
 def _groups(

@@ -102,7 +102,7 @@ class _Run:
         self.plan: FormPlan = plan_for(form)
         self.context = context
         self.creating = current is None
-        self.current: Mapping[str, Any] = current or {}
+        self.current = _canonical(self.plan, current) if current is not None else {}
         self.locked = locked
         self.evaluate = Evaluator(context.now, context.timezone)
         self.errors: list[FieldError] = []
@@ -317,6 +317,18 @@ class _Run:
         out = {ROW_ID: row[ROW_ID]} if ROW_ID in row else {}
         out.update({key: row.get(key) for key, plan in rows_plan.fields.items() if plan.stored})
         return out
+
+
+def _canonical(plan: FormPlan, current: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored record with numbers as Decimal (float columns return floats)."""
+    out = dict(current)
+    for key in plan.numeric:
+        value = out.get(key)
+        if isinstance(value, float):
+            out[key] = Decimal(repr(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out[key] = Decimal(value)
+    return out
 
 
 def _as_input(value: Any) -> Any:

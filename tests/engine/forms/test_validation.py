@@ -242,3 +242,123 @@ def test_plan_is_reused(order: CompiledForm) -> None:
     from engine.forms._validation_plan import plan_for
 
     assert plan_for(order) is plan_for(order)
+
+
+def test_stored_floats_compare_as_decimals(order: CompiledForm) -> None:
+    stored = validate_submission(order, good(), current=None, context=CONTEXT)
+    stored = {**stored, "discount": 0.1}  # a float column reads back as float
+    record = validate_submission(
+        order, {"discount": "0.1"}, current=stored, context=CONTEXT, locked={"discount"}
+    )
+    assert record["discount"] == Decimal("0.1")
+
+
+ROWS = {
+    "key": "visit",
+    "label": "Visit",
+    "fields": [
+        {
+            "type": "select",
+            "key": "mode",
+            "options": [
+                {"key": "onsite", "label": "On site"},
+                {"key": "remote", "label": "Remote"},
+            ],
+        },
+        {"type": "text", "key": "old", "retired": True},
+        {"type": "datetime", "key": "start"},
+        {
+            "type": "subform",
+            "key": "parts",
+            "required": True,
+            "fields": [
+                {"type": "text", "key": "sku", "required_if": 'mode = "onsite"'},
+                {"type": "number", "key": "qty", "default_expr": "1 + 1"},
+                {"type": "text", "key": "serial", "visible_if": "qty > 1"},
+                {
+                    "type": "number",
+                    "key": "cost",
+                    "validations": [{"expr": "cost >= 0", "message": "No negative cost"}],
+                },
+            ],
+        },
+        {"type": "rollup", "key": "n", "relation": "parts", "aggregate": "count", "field": "sku"},
+        {
+            "type": "rollup",
+            "key": "avg_cost",
+            "relation": "parts",
+            "aggregate": "avg",
+            "field": "cost",
+        },
+        {
+            "type": "rollup",
+            "key": "max_cost",
+            "relation": "parts",
+            "aggregate": "max",
+            "field": "cost",
+            "filter": "qty > 1",
+        },
+        {
+            "type": "formula",
+            "key": "spread",
+            "expr": "max_cost - avg_cost",
+            "result_type": "number",
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def visit() -> CompiledForm:
+    return compile_form(FormSpec.model_validate(ROWS))
+
+
+def test_subform_rows_rules_and_rollups(visit: CompiledForm) -> None:
+    data = {
+        "mode": "remote",
+        "start": "2026-11-23 09:00",
+        "parts": [{"sku": "A", "qty": 1, "cost": 4}, {"qty": 3, "serial": "S1", "cost": 10}],
+    }
+    record = validate_submission(visit, data, current=None, context=CONTEXT)
+    assert record["start"] == dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)  # Asia/Shanghai
+    assert record["spread"] == Decimal(3)  # max over qty > 1 (10) minus avg (7)
+    assert record["parts"][1] == {
+        "sku": None,
+        "qty": Decimal(3),
+        "serial": "S1",
+        "cost": Decimal(10),
+    }
+
+
+def test_subform_row_errors_are_located(visit: CompiledForm) -> None:
+    data = {
+        "mode": "onsite",
+        "parts": [{"sku": "A", "qty": 2}, {"qty": 1, "serial": "S2", "cost": -1}],
+    }
+    assert sorted(errors_of(visit, data)) == [
+        ("parts/1/cost", "submission.validation"),
+        ("parts/1/serial", "submission.hidden-field"),
+        ("parts/1/sku", "submission.required"),
+    ]
+
+
+def test_row_defaults_and_required_subform(visit: CompiledForm) -> None:
+    record = validate_submission(visit, {"parts": [{"sku": "A"}]}, current=None, context=CONTEXT)
+    assert record["parts"][0]["qty"] == Decimal(2)  # default_expr in a new row
+    assert errors_of(visit, {"parts": []}) == [("parts", "submission.required")]
+
+
+def test_retired_field_keeps_its_value(visit: CompiledForm) -> None:
+    stored = validate_submission(visit, {"parts": [{"sku": "A"}]}, current=None, context=CONTEXT)
+    stored = {**stored, "old": "kept"}
+    assert validate_submission(visit, {"old": "kept"}, current=stored, context=CONTEXT)["old"] == (
+        "kept"
+    )
+    assert errors_of(visit, {"old": "new"}, stored) == [("old", "submission.retired-field")]
+    assert errors_of(visit, {"old": "x", "parts": [{"sku": "A"}]}) == [
+        ("old", "submission.retired-field")
+    ]
+
+
+def test_one_megabyte_string_is_refused(order: CompiledForm) -> None:
+    assert errors_of(order, good(title="x" * 1_048_576)) == [("title", "submission.too-long")]
