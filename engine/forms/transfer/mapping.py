@@ -150,12 +150,15 @@ def _duplicates(chosen: Mapping[int, tuple[str, Any]]) -> list[FieldError]:
 
 
 def _missing(fields: Sequence[Any], chosen: Mapping[int, tuple[str, Any]]) -> list[FieldError]:
+    """Required fields without a column; a default or `required_if` leaves it to the rows."""
     mapped = {field.key for _header, field in chosen.values()}
     return [
         _err(field.key, "transfer.missing-column", "a required field has no column")
         for field in fields
         if getattr(field, "required", False)
         and not getattr(field, "read_only", False)
+        and getattr(field, "default", None) is None
+        and getattr(field, "default_expr", None) is None
         and str(field.type) not in COMPUTED_TYPES
         and field.key not in mapped
     ]
