@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import bundles, health, record_lists, record_transfer, records, schemas
+from api.routes import bundles, forms, health, record_lists, record_transfer, records, schemas
 from engine import __version__
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, schemas, bundles):
+    for module in (health, schemas, bundles, forms):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(record_transfer.router, prefix="/api/v1")  # before records: /records/export
     app.include_router(record_lists.router, prefix="/api/v1")  # before records: /records/count
