@@ -1,4 +1,4 @@
-"""The `tangram` command line: init, check, import, export, serve."""
+"""The `tangram` command line: init, check, import, export, purge, serve."""
 
 from __future__ import annotations
 
@@ -124,6 +124,32 @@ def export(settings: Settings, app: str, target: Path) -> None:
     except EngineError as err:
         _fail(err)
     click.echo(f"wrote {target}")
+
+
+@cli.command()
+@click.argument("app")
+@click.argument("form")
+@click.argument("field")
+@click.option("--yes", is_flag=True, help="Drop without asking.")
+@click.pass_obj
+def purge(settings: Settings, app: str, form: str, field: str, yes: bool) -> None:
+    """Drop the column(s) and child tables of a retired FIELD of FORM; this loses its data."""
+    from engine.forms.publish import purge_field
+    from engine.installer import open_database
+
+    try:
+        db = open_database(settings)
+        preview = purge_field(db=db, app=app, form=form, field=field, actor=None, dry_run=True)
+        for line in preview:
+            click.echo(line)
+        if not yes and not click.confirm("drop these for good?", default=False):
+            click.echo("nothing was changed")
+            return
+        with _step("purging"):
+            purge_field(db=db, app=app, form=form, field=field, actor=None)
+    except EngineError as err:
+        _fail(err)
+    click.echo("purged")
 
 
 @cli.command()
