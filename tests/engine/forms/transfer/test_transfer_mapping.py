@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from transfer_forms import order_form
+from transfer_forms import ORDER_FORM, order_form
 
 from engine.errors import SubmissionError
 from engine.forms.transfer import map_columns
@@ -54,3 +54,16 @@ def test_key_row_is_recognised() -> None:
     mapping = map_columns(order_form(), ["Title", "Quantity"])
     assert mapping.is_key_row(("title", "qty"))
     assert not mapping.is_key_row(("title", "3"))
+
+
+def test_required_fields_with_a_default_need_no_column() -> None:
+    extra = {
+        "type": "select",
+        "key": "state",
+        "label": "State",
+        "required": True,
+        "default": "open",
+        "options": [{"key": "open", "label": "Open"}],
+    }
+    form = order_form(fields=[*ORDER_FORM["fields"], extra])
+    assert [c.field.key for c in map_columns(form, ["Title"]).columns] == ["title"]

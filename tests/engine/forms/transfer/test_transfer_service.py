@@ -212,3 +212,31 @@ def test_xlsx_export_has_labels_keys_and_text_cells(
     assert rows[0][:3] == ("No.", "标题", "备注")
     assert rows[1][:3] == ("number", "title", "notes")
     assert len(rows) == 5
+
+
+def test_progress_and_a_broken_byte_mid_file(
+    transfer_service: TransferService, migrated_engine: sa.Engine
+) -> None:
+    good = "".join(f"T{i},{i}\n" for i in range(7)).encode()
+    data = b"Title,Quantity\n" + good + b"bad \xff,1\n" + b"T9,9\n"
+    seen: list[tuple[int, int, int]] = []
+    job = transfer_service.import_file(
+        app="xfer",
+        form="order",
+        upload=io.BytesIO(data),
+        file_name="a.csv",
+        options=ImportOptions(mode="valid_rows"),
+        actor=None,
+        on_progress=lambda p: seen.append((p.rows_read, p.rows_written, p.rows_failed)),
+    )
+    # batches of 3: two committed, the third (T6 and the bad line) is cut short by the error
+    assert seen == [(3, 3, 0), (6, 6, 0)]
+    assert (job.status, job.rows_written, job.problems[0]["code"]) == (
+        "failed",
+        6,
+        "transfer.bad-encoding",
+    )
+    assert len(_rows(migrated_engine)) == 6
+    job = _import(transfer_service, data)
+    assert (job.status, job.rows_written) == ("failed", 0)
+    assert len(_rows(migrated_engine)) == 6
