@@ -34,6 +34,7 @@ from engine.storage.form_records import (
     RecordConflict,
     StoredRecord,
     build_record_layout,
+    written_children,
 )
 from engine.storage.record_meta import CommentRecord, HistoryEntry, RecordMetaStore
 from engine.storage.sqltypes import utc_now
@@ -199,7 +200,8 @@ class RecordService:
             clean = _writable(store.layout, self._validate(definition, data, None, actor))
             clean = {k: v for k, v in clean.items() if not _is_autonumber(store.layout, k)}
             record_id = store.insert(values=clean, actor=actor)
-            record = store.get(record_id=record_id)
+            known = written_children(store.layout, clean)
+            record = store.get(record_id=record_id, known=known)
             changes = _changes(definition, store.layout, {}, record.values)
             meta.add_history(
                 record_id=record_id, version=1, action="create", changes=changes, actor=actor

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,9 +72,10 @@ class RecordLayout:
     tables: Mapping[str, FormTables]  # every form of the app by key, this one included
     expressions: Mapping[str, Any]  # parsed expressions of the compiled form by JSON pointer
     paths: Mapping[str, str]  # field key → JSON pointer in the form ("items.qty" too)
+    by_key: Mapping[str, Slot]
 
     def slot(self, key: str) -> Slot | None:
-        return next((slot for slot in self.slots if slot.key == key), None)
+        return self.by_key.get(key)
 
 
 def build_record_layout(*, app: str, form: Any, forms: Mapping[str, Any]) -> RecordLayout:
@@ -94,6 +96,7 @@ def build_record_layout(*, app: str, form: Any, forms: Mapping[str, Any]) -> Rec
         tables=tables,
         expressions=form.expressions,
         paths=_paths(spec),
+        by_key=MappingProxyType({slot.key: slot for slot in slots}),
     )
 
 

@@ -117,9 +117,7 @@ class FormRecordStore:
         row = self._main_columns(values)
         row.update(created_at=now, updated_at=now, created_by=actor, updated_by=actor)
         row.update(owner_id=actor, version=1)
-        record_id = int(
-            self._execute(sa.insert(main).values(row).returning(main.c.id)).scalar_one()
-        )
+        record_id = int(self._execute(sa.insert(main).returning(main.c.id), row).scalar_one())
         self._write_children(record_id, values, replace=False)
         return record_id
 
@@ -203,9 +201,12 @@ class FormRecordStore:
             f"{name} is at version {found.version}, not {version}", code=STALE_VERSION
         )
 
-    def _execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+    def _execute(
+        self, statement: sa.Executable, parameters: dict[str, Any] | None = None
+    ) -> sa.CursorResult[Any]:
+        # Values go in as parameters, not `.values()`: the compiled statement is then cached.
         try:
-            return self._conn.execute(statement)
+            return self._conn.execute(statement, parameters)
         except sa.exc.IntegrityError as err:
             raise self._integrity_conflict(err) from err
 
@@ -260,7 +261,7 @@ class FormRecordStore:
             for child in slot.rows:
                 if child.key in row and child.kind in (STORED, PARTS):
                     columns.update(to_columns(child, row[child.key]))
-            child_id = self._execute(sa.insert(table).values(columns).returning(table.c.id))
+            child_id = self._execute(sa.insert(table).returning(table.c.id), columns)
             row_id = int(child_id.scalar_one())
             for child in slot.rows:
                 if child.kind == LINKS and child.table is not None and child.key in row:
@@ -292,26 +293,37 @@ class FormRecordStore:
         for slot in self._layout.slots:
             if slot.key in values:
                 _collect_relations(slot, values[slot.key], slot.key, wanted)
-        errors: list[FieldError] = []
-        for target, pairs in wanted.items():
-            live = self._live_ids(target, {record_id for _, record_id in pairs})
-            errors += [
-                FieldError(loc, MISSING_RELATION, f"no live {target} record {record_id}")
-                for loc, record_id in pairs
-                if record_id not in live
-            ]
+        if not wanted:
+            return
+        live = self._live_ids(wanted)
+        errors = [
+            FieldError(loc, MISSING_RELATION, f"no live {target} record {record_id}")
+            for target, pairs in wanted.items()
+            for loc, record_id in pairs
+            if (target, record_id) not in live
+        ]
         if errors:
             raise SubmissionError(errors)
 
-    def _live_ids(self, target: str, ids: set[int]) -> set[int]:
-        tables = target_tables(self._layout, target)
-        if tables is not None:
-            main: Any = tables.main
-        else:
-            name = form_table_name(self._layout.app, target)
-            main = sa.table(name, sa.column("id"), sa.column("deleted_at"))
-        query = sa.select(main.c.id).where(main.c.id.in_(ids), main.c.deleted_at.is_(None))
-        return {int(value) for value in self._conn.execute(query).scalars()}
+    def _live_ids(self, wanted: Mapping[str, list[tuple[str, int]]]) -> set[tuple[str, int]]:
+        """(target, id) of the wanted records that exist and are not deleted: one query."""
+        queries = []
+        for position, (target, pairs) in enumerate(wanted.items()):
+            tables = target_tables(self._layout, target)
+            if tables is not None:
+                main: Any = tables.main
+            else:
+                name = form_table_name(self._layout.app, target)
+                main = sa.table(name, sa.column("id"), sa.column("deleted_at"))
+            ids = sorted({record_id for _, record_id in pairs})
+            queries.append(
+                sa.select(sa.literal(position).label("target"), main.c.id.label("id")).where(
+                    main.c.id.in_(ids), main.c.deleted_at.is_(None)
+                )
+            )
+        query = queries[0] if len(queries) == 1 else sa.union_all(*queries)
+        targets = list(wanted)
+        return {(targets[int(t)], int(i)) for t, i in self._conn.execute(query)}
 
     # --- integrity on delete ------------------------------------------------------------------
 
@@ -356,14 +368,30 @@ class FormRecordStore:
 
     # --- reads --------------------------------------------------------------------------------
 
-    def get(self, *, record_id: int, include_deleted: bool = False) -> StoredRecord:
-        """The record `record_id`; soft-deleted ones only with `include_deleted`."""
-        found = self.get_many(ids=[record_id], include_deleted=include_deleted)
+    def get(
+        self,
+        *,
+        record_id: int,
+        include_deleted: bool = False,
+        known: Mapping[str, Any] | None = None,
+    ) -> StoredRecord:
+        """The record `record_id`; soft-deleted ones only with `include_deleted`.
+
+        `known` gives values of child fields the caller just wrote (see `written_children`),
+        which are then not read again.
+        """
+        found = self.get_many(ids=[record_id], include_deleted=include_deleted, known=known)
         if not found:
             raise NotFoundError(f"no {self._layout.form} record {record_id}", code=NOT_FOUND)
         return found[0]
 
-    def get_many(self, *, ids: Sequence[int], include_deleted: bool = False) -> list[StoredRecord]:
+    def get_many(
+        self,
+        *,
+        ids: Sequence[int],
+        include_deleted: bool = False,
+        known: Mapping[str, Any] | None = None,
+    ) -> list[StoredRecord]:
         """The records with these ids that exist, in the order of `ids`."""
         if not ids:
             return []
@@ -374,7 +402,11 @@ class FormRecordStore:
             query = query.where(main.c.deleted_at.is_(None))
         rows = {row.id: row._mapping for row in self._conn.execute(query)}
         found = [rows[i] for i in dict.fromkeys(ids) if i in rows]
-        extra = self._read_children(self._layout.slots, [int(row["id"]) for row in found])
+        known = known or {}
+        unknown = tuple(slot for slot in self._layout.slots if slot.key not in known)
+        extra = self._read_children(unknown, [int(row["id"]) for row in found])
+        for key, value in known.items():
+            extra[key] = {int(row["id"]): value for row in found}
         return [self._record(row, computed, extra) for row in found]
 
     def _computed(self, slots: tuple[Slot, ...], table: sa.Table, scope: str) -> dict[str, Any]:
@@ -469,6 +501,24 @@ class FormRecordStore:
         return out
 
 
+def written_children(layout: RecordLayout, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Child values of a record just inserted with `values`, as a read would return them.
+
+    Subforms with computed row fields are left out (they need the database), and so is
+    nothing else: a new record has no back references yet.
+    """
+    out: dict[str, Any] = {}
+    for slot in layout.slots:
+        if slot.kind == BACKREF:
+            out[slot.key] = []
+        elif slot.kind == LINKS:
+            out[slot.key] = list(dict.fromkeys(values.get(slot.key) or []))
+        elif slot.kind == SUBFORM and all(row.kind in (STORED, PARTS) for row in slot.rows):
+            rows = values.get(slot.key) or []
+            out[slot.key] = [{child.key: row.get(child.key) for child in slot.rows} for row in rows]
+    return out
+
+
 def _collect_relations(
     slot: Slot, value: Any, loc: str, wanted: dict[str, list[tuple[str, int]]]
 ) -> None:
@@ -527,4 +577,5 @@ __all__ = [
     "RecordLayout",
     "StoredRecord",
     "build_record_layout",
+    "written_children",
 ]

@@ -77,18 +77,9 @@ class RecordMetaStore:
         changes: dict[str, Any],
         actor: int | None,
     ) -> None:
-        self._conn.execute(
-            sa.insert(record_history).values(
-                app=self._app,
-                form=self._form,
-                record_id=record_id,
-                version=version,
-                at=self._clock(),
-                actor_id=actor,
-                action=action,
-                changes=changes,
-            )
-        )
+        row = {"app": self._app, "form": self._form, "record_id": record_id, "version": version}
+        row.update(at=self._clock(), actor_id=actor, action=action, changes=changes)
+        self._conn.execute(sa.insert(record_history), row)
 
     def list_history(self, *, record_id: int) -> list[HistoryEntry]:
         """Every write to the record, oldest first."""
