@@ -49,13 +49,14 @@ class FieldPlan:
     computed: bool
     required: bool
     retired: bool  # column kept, value kept as stored, takes no input
+    min_rows: int | None
 
     @property
     def checked(self) -> bool:
         """Whether required or custom rules apply to it at all."""
         if self.retired:
             return False
-        return bool(self.rules or getattr(self.field, "min_rows", None)) or (
+        return bool(self.rules or self.min_rows) or (
             not self.computed and (self.required or self.required_if is not None)
         )
 
@@ -81,6 +82,7 @@ class FormPlan:
     checked: tuple[FieldPlan, ...]
     conditional: tuple[FieldPlan, ...]
     numeric: tuple[str, ...]  # fields whose canonical value is a Decimal
+    scalars: tuple[str, ...]  # stored fields other than subforms
 
 
 _cache: OrderedDict[int, tuple[CompiledForm, FormPlan]] = OrderedDict()
@@ -119,7 +121,9 @@ def _build(form: CompiledForm) -> FormPlan:
         if isinstance(plan.field, f.RollupField) and plan.field.relation in subforms
     )
     numeric = tuple(key for key, plan in fields.items() if isinstance(plan.field, _NUMERIC))
-    return FormPlan(fields, subforms, form.formula_order, rollups, *_groups(fields), numeric)
+    scalars = tuple(key for key, plan in fields.items() if plan.stored and key not in subforms)
+    groups = _groups(fields)
+    return FormPlan(fields, subforms, form.formula_order, rollups, *groups, numeric, scalars)
 
 
 def _groups(
@@ -174,6 +178,7 @@ def _field_plan(
         computed=codec.computed,
         required=bool(getattr(item, "required", False)),
         retired=bool(item.retired),
+        min_rows=getattr(item, "min_rows", None),
     )
 
 

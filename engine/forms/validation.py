@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from engine.errors import FieldError, SubmissionError
-from engine.forms import fields as f
 from engine.forms._computation import FAILED, Evaluator, formula_value, rollup_value
 from engine.forms._validation_plan import FieldPlan, FormPlan, RowsPlan, plan_for
 from engine.forms.compiler import CompiledForm
@@ -287,7 +286,7 @@ class _Run:
             if plan.required or self.evaluate.is_true(plan.required_if, env):
                 self.error(loc, "submission.required", "a value is required")
                 return
-        min_rows = getattr(plan.field, "min_rows", None)
+        min_rows = plan.min_rows
         if min_rows is not None and len(value or ()) < min_rows:
             self.error(loc, "submission.too-few", f"at least {min_rows} rows are needed")
         for rule in plan.rules:
@@ -302,14 +301,10 @@ class _Run:
     # --- output ----------------------------------------------------------------------------
 
     def clean(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, plan in self.plan.fields.items():
-            if not plan.stored:
-                continue
-            if isinstance(plan.field, f.SubformField):
-                out[key] = [self._clean_row(self.plan.subforms[key], row) for row in self.env[key]]
-            else:
-                out[key] = self.env.get(key)
+        env = self.env
+        out: dict[str, Any] = {key: env.get(key) for key in self.plan.scalars}
+        for key, rows_plan in self.plan.subforms.items():
+            out[key] = [self._clean_row(rows_plan, row) for row in env[key]]
         return out
 
     @staticmethod
