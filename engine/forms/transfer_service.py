@@ -18,7 +18,7 @@ from typing import IO, Any, Literal
 
 import sqlalchemy as sa
 
-from engine.errors import ConflictError, FieldError, SubmissionError
+from engine.errors import ConflictError, EngineError, FieldError, NotFoundError, SubmissionError
 from engine.forms.transfer import (
     BATCH_SIZE,
     CSV_MEDIA_TYPE,
@@ -49,6 +49,7 @@ from engine.storage.uow import UnitOfWork
 FileFormat = Literal["csv", "xlsx"]
 EXPORT_PAGE = 500
 NO_REPORT = "transfer.no-error-report"
+INTERNAL_ERROR = "transfer.internal-error"
 _WRITABLE = ("column", "parts", "subform", "links")
 
 
@@ -164,6 +165,12 @@ class TransferService:
         self._save(job_id, state)
         try:
             state = self._import(job, options, state, on_progress)
+        except Exception as err:
+            # The job runs unattended (after the HTTP response): never leave it `running`.
+            code = err.code if isinstance(err, EngineError) else INTERNAL_ERROR
+            problem = FieldError(loc="file", code=code, message=str(err)[:500] or code)
+            self._save(job_id, state.fail((problem,), state.progress))
+            raise
         finally:
             self._source_path(job_id, options.file_format).unlink(missing_ok=True)
         self._save(job_id, state)
@@ -180,8 +187,6 @@ class TransferService:
         self.job(app=app, form=form, job_id=job_id)
         path = self._report_path(job_id)
         if not path.exists():
-            from engine.errors import NotFoundError
-
             raise NotFoundError(f"import job {job_id} has no error report", code=NO_REPORT)
         return _tabular(read_error_report(path), file_format, f"{form}-import-{job_id}-errors")
 
