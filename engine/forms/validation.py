@@ -48,6 +48,7 @@ def validate_submission(
     context: EvalContext,
     related: Mapping[str, Any] | None = None,
     locked: Collection[str] = (),
+    lenient: bool = False,
 ) -> dict[str, Any]:
     """The clean record after applying `data` to `current` (None: a create).
 
@@ -58,6 +59,7 @@ def validate_submission(
             (`product_line`) and relation paths (`device.product_model`).
         locked: fields the caller may not change (field permissions); sending another value
             than the stored one is `submission.read-only`.
+        lenient: read text input as CSV import does (see `engine.forms.values.coerce`).
 
     Returns:
         Every stored field's value (None for blank); subforms as lists of row dicts.
@@ -65,7 +67,7 @@ def validate_submission(
     Raises:
         SubmissionError: with one `FieldError` per problem, all of them at once.
     """
-    run = _Run(form, context, current, related, frozenset(locked))
+    run = _Run(form, context, current, related, frozenset(locked), lenient)
     run.read(data)
     run.start()
     run.compute()
@@ -96,6 +98,7 @@ class _Run:
         current: Mapping[str, Any] | None,
         related: Mapping[str, Any] | None,
         locked: frozenset[str],
+        lenient: bool,
     ) -> None:
         self.form = form
         self.plan: FormPlan = plan_for(form)
@@ -103,6 +106,7 @@ class _Run:
         self.creating = current is None
         self.current = _canonical(self.plan, current) if current is not None else {}
         self.locked = locked
+        self.lenient = lenient
         self.evaluate = Evaluator(context.now, context.timezone)
         self.errors: list[FieldError] = []
         self.bad: set[str] = set()
@@ -145,7 +149,7 @@ class _Run:
 
     def _read_value(self, plan: FieldPlan, raw: Any) -> None:
         held = self.current.get(plan.key)
-        run = Coercion(plan.key, False, self.form.options, self.context.timezone, held)
+        run = Coercion(plan.key, self.lenient, self.form.options, self.context.timezone, held)
         count = len(self.errors)
         value = coerce_cell(plan.field, raw, run, self.errors)
         if len(self.errors) > count:

@@ -79,6 +79,16 @@ def to_json(field: Any, value: Any) -> Any:
     return json_value(value) if codec is None else codec.to_json(field, value)
 
 
+def record_to_json(fields: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole record as JSON; `fields` is `CompiledForm.fields` (other keys, such as system
+    columns, are written by their Python type)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        item = fields.get(key)
+        out[key] = to_json(item, value) if item is not None else json_value(value)
+    return out
+
+
 __all__ = [
     "CODECS",
     "REGEX_MAX_INPUT",
@@ -91,6 +101,7 @@ __all__ = [
     "has_value",
     "is_computed",
     "json_value",
+    "record_to_json",
     "text_limit",
     "to_json",
 ]

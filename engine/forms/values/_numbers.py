@@ -16,6 +16,7 @@ from engine.forms import fields as f
 from engine.forms.values._base import Coercion, InvalidValue, register, same, wrong_type
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 MAX_NUMBER_TEXT = 64
 # Largest magnitudes the columns hold: Numeric(18, d) and, without decimals, a float whose
 # integers stay exact; percent is Numeric(9, 4).
@@ -27,9 +28,11 @@ _LENIENT_FALSE = frozenset({"false", "0", "否", "no", "n"})
 
 def _decimal_from_text(text: str, run: Coercion, *, percent: bool) -> Decimal:
     if run.lenient:
-        text = text.replace(",", "").replace(" ", "").strip()
+        text = text.replace(" ", "")
         if percent and text.endswith("%"):
             text = text[:-1]
+        if _GROUPED.fullmatch(text):  # thousands separators only, never a decimal comma
+            text = text.replace(",", "")
     if len(text) > MAX_NUMBER_TEXT or not _NUMBER.fullmatch(text):
         raise InvalidValue("submission.invalid-number", "not a number")
     return Decimal(text)

@@ -362,3 +362,22 @@ def test_retired_field_keeps_its_value(visit: CompiledForm) -> None:
 
 def test_one_megabyte_string_is_refused(order: CompiledForm) -> None:
     assert errors_of(order, good(title="x" * 1_048_576)) == [("title", "submission.too-long")]
+
+
+def test_lenient_rows_from_a_csv(order: CompiledForm) -> None:
+    row = {
+        "title": "From CSV",
+        "kind": "Normal",
+        "budget": "1,500",
+        "owner_user": "12",
+        "items": [{"sku": "A", "qty": "2", "price": "3", "gift": "否"}],
+    }
+    record = validate_submission(order, row, current=None, context=CONTEXT, lenient=True)
+    assert (record["kind"], record["budget"], record["owner_user"]) == ("normal", 1500, 12)
+    assert record["items"][0]["gift"] is False
+    assert errors_of(order, row) == [
+        ("kind", "submission.unknown-option"),
+        ("budget", "submission.invalid-number"),
+        ("owner_user", "submission.wrong-type"),
+        ("items/0/gift", "submission.wrong-type"),
+    ]

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 
 from engine.errors import SubmissionError
 from engine.forms import FIELD_CLASSES, FieldSpec
-from engine.forms.values import CODECS, coerce, has_value, is_computed, to_json
+from engine.forms.values import CODECS, coerce, has_value, is_computed, record_to_json, to_json
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(FieldSpec)
 SHA = "a" * 64
@@ -261,6 +261,10 @@ def test_lenient_text_input(type_: str, raw: Any, expected: Any) -> None:
     assert coerce(field(type_), raw, loc="v", lenient=True) == expected
 
 
+def test_lenient_decimal_comma_is_not_a_thousands_separator() -> None:
+    assert codes("number", "1,5", lenient=True) == [("v", "submission.invalid-number")]
+
+
 def test_lenient_is_only_for_text_sources() -> None:
     assert codes("boolean", "maybe", lenient=True) == [("v", "submission.invalid-boolean")]
     assert codes("number", "1,234") == [("v", "submission.invalid-number")]
@@ -396,3 +400,29 @@ def test_json_round_trip(type_: str, options: dict[str, Any], raw: Any) -> None:
     spec = field(type_, **options)
     value = coerce(spec, raw, loc="v")
     assert coerce(spec, to_json(spec, value), loc="v") == value
+
+
+@pytest.mark.parametrize(("type_", "options", "raw", "expected"), GOOD)
+def test_canonical_values_are_accepted_as_input(
+    type_: str, options: dict[str, Any], raw: Any, expected: Any
+) -> None:
+    spec = field(type_, **options)
+    value = coerce(spec, raw, loc="v")
+    assert coerce(spec, value, loc="v") == value
+    assert coerce(spec, value, loc="v", lenient=True) == value
+
+
+def test_record_to_json() -> None:
+    fields = {"d": field("date"), "n": field("number")}
+    record = {
+        "d": dt.date(2026, 1, 2),
+        "n": Decimal("1.50"),
+        "id": 3,
+        "created_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    }
+    assert record_to_json(fields, record) == {
+        "d": "2026-01-02",
+        "n": 1.5,
+        "id": 3,
+        "created_at": "2026-01-01T00:00:00Z",
+    }
