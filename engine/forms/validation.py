@@ -72,6 +72,7 @@ def validate_submission(
     run.start()
     run.compute()
     run.apply_visibility()
+    run.check_echoes()
     run.check_rules()
     if run.errors:
         raise SubmissionError(run.errors)
@@ -113,6 +114,7 @@ class _Run:
         self.sent: dict[str, Any] = {}
         self.base: dict[str, Any] = {}
         self.env: dict[str, Any] = {**context.variables(), **(related or {}), **self.current}
+        self.echoed: dict[str, Any] = {}
         self.hidden: set[str] = set()
         self.hidden_rows: dict[str, list[set[str]]] = {}
 
@@ -137,15 +139,22 @@ class _Run:
                 self._read_value(plan, raw)
 
     def _read_computed(self, plan: FieldPlan, raw: Any) -> None:
-        """Computed and retired fields take no input; their stored value may be sent back."""
-        held = self.current.get(plan.key)
-        if raw is not None and raw != to_json(plan.field, held):
-            if plan.retired:
-                message = f"{plan.key!r} is retired and takes no input"
-                self.error(plan.key, "submission.retired-field", message)
-            else:
-                message = f"{plan.key!r} is computed and takes no input"
-                self.error(plan.key, "submission.read-only", message)
+        """Computed and retired fields take no input, but a value read may be sent back."""
+        held = self.env.get(plan.key)  # stored, or given in `related` (lookups)
+        if raw is None or raw == to_json(plan.field, held):
+            return
+        if plan.retired:
+            message = f"{plan.key!r} is retired and takes no input"
+            self.error(plan.key, "submission.retired-field", message)
+        else:
+            self.echoed[plan.key] = raw  # may still match the value computed from this input
+
+    def check_echoes(self) -> None:
+        """Computed values sent must equal the stored or the newly computed value."""
+        for key, raw in self.echoed.items():
+            if raw != to_json(self.plan.fields[key].field, self.env.get(key)):
+                message = f"{key!r} is computed and takes no input"
+                self.error(key, "submission.read-only", message)
 
     def _read_value(self, plan: FieldPlan, raw: Any) -> None:
         held = self.current.get(plan.key)

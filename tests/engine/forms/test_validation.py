@@ -381,3 +381,17 @@ def test_lenient_rows_from_a_csv(order: CompiledForm) -> None:
         ("owner_user", "submission.wrong-type"),
         ("items/0/gift", "submission.wrong-type"),
     ]
+
+
+def test_a_record_read_can_be_sent_back_whole(order: CompiledForm) -> None:
+    from engine.forms.values import record_to_json
+
+    stored = {**validate_submission(order, good(), current=None, context=CONTEXT), "id": 3}
+    read = record_to_json(order.fields, {**stored, "total": Decimal(21), "lines": Decimal(2)})
+    read.pop("id")
+    again = validate_submission(order, read, current=stored, context=CONTEXT)
+    assert again == {key: value for key, value in stored.items() if key != "id"}
+    # a computed value matching the new input is accepted too
+    changed = {**read, "items": [{"sku": "A", "qty": 1, "price": 5}], "total": 5, "lines": 1}
+    assert validate_submission(order, changed, current=stored, context=CONTEXT)["average"] == 5
+    assert errors_of(order, {**read, "total": 99}, stored) == [("total", "submission.read-only")]
