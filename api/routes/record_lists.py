@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
@@ -72,16 +74,27 @@ def _registry(request: Request) -> DefinitionRegistry:
     return registry
 
 
-def _target(request: Request, definition: FormDefinition) -> QueryTarget:
-    """A form's query tables, built once per definition fingerprint."""
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """A form's query tables and how its rows become record JSON, built once per version."""
+
+    target: QueryTarget
+    fields: tuple[tuple[str, tuple[str, ...], bool], ...]  # key, columns, is one plain column
+
+
+def _listing(request: Request, definition: FormDefinition) -> _Listing:
     state = request.app.state
-    cache: dict[tuple[str, str, str], QueryTarget] = getattr(state, "list_targets", None) or {}
+    cache: dict[tuple[str, str, str], _Listing] = getattr(state, "list_targets", None) or {}
     state.list_targets = cache
     key = (definition.app, definition.key, definition.fingerprint)
     if key not in cache:
-        cache[key] = query_target(
-            app=definition.app, form=definition.compiled, forms=definition.forms
+        target = query_target(app=definition.app, form=definition.compiled, forms=definition.forms)
+        fields = tuple(
+            (name, columns, columns == (name,))
+            for name, columns in target.tables.field_columns.items()
+            if "." not in name
         )
+        cache[key] = _Listing(target, fields)
     return cache[key]
 
 
@@ -136,11 +149,11 @@ def _merge_expr(view: ViewSpec | None, requested: str | None) -> str | None:
 class _Request:
     """The list request of one call, read and checked against the form."""
 
-    def __init__(self, request: Request, db: Any, app: str, form: str) -> None:
-        self.request, self.db, self.app, self.form = request, db, app, form
+    def __init__(self, request: Request, conn: sa.Connection, app: str, form: str) -> None:
+        self.request, self.conn, self.app, self.form = request, conn, app, form
 
-    def load(self, params: dict[str, Any]) -> tuple[FormDefinition, QueryTarget, ListQuery, Any]:
-        with UnitOfWork(self.db) as uow:
+    def load(self, params: dict[str, Any]) -> tuple[_Listing, QueryTarget, ListQuery, Any]:
+        with UnitOfWork(self.conn) as uow:
             definition = _registry(self.request).form(uow, app=self.app, key=self.form)
             view = _view(uow, self.app, self.form, params.get("view"))
         sort = params.get("sort")
@@ -157,7 +170,8 @@ class _Request:
             cursor=params.get("cursor"),
             trash=bool(params.get("trash")),
         )
-        return definition, _target(self.request, definition), query, view
+        listing = _listing(self.request, definition)
+        return listing, listing.target, query, view
 
 
 @router.get(BASE, response_model=RecordPageOut, responses=problem_responses(400, 404, 422))
@@ -181,9 +195,9 @@ def list_records(
     params = {"filter": filter, "filter_expr": filter_expr, "sort": sort, "q": q}
     params |= {"cursor": cursor, "limit": limit, "view": view, "trash": trash}
     zone = _zone(tz)
-    _definition, target, query, saved = _Request(request, db, app, form).load(params)
     now = utc_now()
     with db.connect() as conn:
+        listing, target, query, saved = _Request(request, conn, app, form).load(params)
         page = fetch_page(conn, target=target, query=query, now=now, timezone=zone)
         total = (
             count_records(conn, target=target, query=query, now=now, timezone=zone)
@@ -192,7 +206,7 @@ def list_records(
         )
     columns = saved.columns if saved is not None else ()
     return RecordPageOut(
-        items=[record_json(target, row, columns) for row in page.items],
+        items=[record_json(listing, row, columns) for row in page.items],
         next_cursor=page.next_cursor,
         count=None if total is None else CountOut(value=total.value, exact=total.exact),
     )
@@ -214,8 +228,8 @@ def count_matching_records(
     """How many records match; `exact` is false for a planner estimate on large tables."""
     params = {"filter": filter, "filter_expr": filter_expr, "q": q, "view": view, "trash": trash}
     zone = _zone(tz)
-    _definition, target, query, _view_spec = _Request(request, db, app, form).load(params)
     with db.connect() as conn:
+        _listing_, target, query, _view_spec = _Request(request, conn, app, form).load(params)
         total = count_records(conn, target=target, query=query, now=utc_now(), timezone=zone)
     return CountOut(value=total.value, exact=total.exact)
 
@@ -238,11 +252,11 @@ def kanban(
     """Per option of a select field: the count and the first records of the column."""
     params = {"filter": filter, "filter_expr": filter_expr, "sort": sort, "q": q, "view": view}
     zone = _zone(tz)
-    _definition, target, query, saved = _Request(request, db, app, form).load(params)
-    group = field or (saved.group_by if saved is not None else None)
-    if group is None:
-        raise _bad("/field", "list.bad-group-by", "name a select field to group by")
     with db.connect() as conn:
+        listing, target, query, saved = _Request(request, conn, app, form).load(params)
+        group = field or (saved.group_by if saved is not None else None)
+        if group is None:
+            raise _bad("/field", "list.bad-group-by", "name a select field to group by")
         columns = fetch_kanban(
             conn,
             target=target,
@@ -259,14 +273,14 @@ def kanban(
             KanbanColumnOut(
                 value=column.value,
                 count=column.count,
-                items=[record_json(target, row, shown) for row in column.items],
+                items=[record_json(listing, row, shown) for row in column.items],
             )
             for column in columns
         ],
     )
 
 
-def record_json(target: QueryTarget, row: Mapping[str, Any], columns: tuple[str, ...] = ()) -> Any:
+def record_json(listing: _Listing, row: Mapping[str, Any], columns: tuple[str, ...] = ()) -> Any:
     """A stored row as record JSON: field keys, composite fields as objects, ISO times.
 
     Stands in for the records service's serialiser until lists read through it.
@@ -276,17 +290,22 @@ def record_json(target: QueryTarget, row: Mapping[str, Any], columns: tuple[str,
     if row["deleted_at"] is not None:
         out["deleted_at"] = _json(row["deleted_at"])
     wanted = {name.split(".")[0] for name in columns}
-    for key, names in target.tables.field_columns.items():
-        if "." in key or (wanted and key not in wanted):
+    for key, names, plain in listing.fields:
+        if wanted and key not in wanted:
             continue
-        if len(names) == 1 and names[0] == key:
+        if plain:
             out[key] = _json(row[key])
         else:
             out[key] = {name.split("__", 1)[1]: _json(row[name]) for name in names}
     return out
 
 
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def _json(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):

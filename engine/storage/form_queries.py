@@ -352,7 +352,12 @@ def select_page(
     where = builder.where(query, extra_conditions)
     if query.after is not None:
         where.append(builder.after(query.sort, query.after))
-    keys = [builder.column(key.ref).label(f"_k{i}") for i, key in enumerate(query.sort)]
+    # Keys from joined tables ride along under a label; main-table keys are in the row already.
+    keys = [
+        builder.column(key.ref).label(f"_k{i}")
+        for i, key in enumerate(query.sort)
+        if key.ref.via is not None
+    ]
     statement = sa.select(target.main, *keys).select_from(builder.source()).where(*where)
     return statement.order_by(*builder.order(query.sort)).limit(query.limit + 1)
 
@@ -375,16 +380,25 @@ def fetch_page(
         timezone=timezone,
         extra_conditions=extra_conditions,
     )
-    rows = conn.execute(statement).mappings().all()
+    result = conn.execute(statement)
+    names = list(result.keys())
+    rows = [dict(zip(names, row, strict=True)) for row in result]
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    sort_names = [f"_k{i}" for i in range(len(query.sort))]
-    items = [{k: v for k, v in row.items() if k not in sort_names} for row in rows]
+    builder = _Compiler(conn, target, now, timezone)
+    sort_names = [
+        f"_k{i}" if key.ref.via is not None else builder.column(key.ref).name
+        for i, key in enumerate(query.sort)
+    ]
     cursor = None
     if more and rows:
         last = rows[-1]
         cursor = encode_cursor(query, [last[name] for name in sort_names] + [last["id"]])
-    return Page(items=items, next_cursor=cursor)
+    if len(names) > len(target.main.c):
+        for row in rows:
+            for name in names[len(target.main.c) :]:
+                del row[name]
+    return Page(items=rows, next_cursor=cursor)
 
 
 def count_records(
