@@ -8,17 +8,16 @@ endpoint (`GET …/records`) lives in `record_lists.py`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.errors import PROBLEM_JSON, problem_body, status_for
 from api.schemas import problem_responses
-from engine.errors import EngineError, FieldError, NotFoundError, SubmissionError
+from engine.errors import EngineError, FieldError, SubmissionError
 from engine.forms.service import BulkReport, RecordResult, RecordService
 from engine.registry import DefinitionRegistry
 from engine.storage.form_records import RecordConflict
@@ -30,10 +29,7 @@ FORM = "/apps/{app}/forms/{form}"
 RECORDS = FORM + "/records"
 VERSION_REQUIRED = "record.version-required"
 BAD_VERSION = "record.bad-version"
-SCHEMA_UNAVAILABLE = "record.schema-unavailable"
 BULK_FAILED = "record.bulk-failed"
-# Where the "values" helper's JSON Schema generator may live (looked up at request time).
-_SCHEMA_MODULES = ("engine.forms.json_schema", "engine.forms.schema", "engine.forms.values")
 
 
 def get_record_service(request: Request) -> RecordService:
@@ -237,19 +233,17 @@ def bulk_delete(
 
 
 @router.get(FORM + "/schema", responses=problem_responses(404))
-def record_schema(app: str, form: str, service: ServiceDep) -> dict[str, Any]:
-    """The JSON Schema of the form's records, generated from its current definition."""
+def record_schema(
+    app: str,
+    form: str,
+    service: ServiceDep,
+    mode: Annotated[Literal["read", "create", "update"], Query()] = "read",
+) -> dict[str, Any]:
+    """The JSON Schema of the form's records (`read`, `create` or `update`), from its definition."""
+    from engine.forms.record_schema import record_json_schema
+
     definition = service.definition(app=app, form=form)
-    for name in _SCHEMA_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        generate = getattr(module, "record_json_schema", None)
-        if generate is not None:
-            schema: dict[str, Any] = generate(definition.compiled)
-            return schema
-    raise NotFoundError("no JSON Schema generator is installed", code=SCHEMA_UNAVAILABLE)
+    return dict(record_json_schema(definition.compiled, mode=mode))
 
 
 def _bulk_response(report: BulkReport, request: Request) -> Response:

@@ -130,3 +130,12 @@ def test_unknown_form_and_record(api: TestClient) -> None:
     assert api.get(f"{BASE}/nope/records/1").json()["code"] == "record.form-not-found"
     missing = api.get(f"{BASE}/tag/records/12345")
     assert missing.status_code == 404 and missing.json()["code"] == "record.not-found"
+
+
+def test_schema_of_a_form(api: TestClient) -> None:
+    read = api.get(f"{BASE}/ticket/schema")
+    assert read.status_code == 200
+    assert {"id", "version", "subject"} <= set(read.json()["properties"])
+    create = api.get(f"{BASE}/ticket/schema", params={"mode": "create"}).json()
+    assert "subject" in create.get("required", [])
+    assert api.get(f"{BASE}/nope/schema").status_code == 404
