@@ -49,7 +49,7 @@ from engine.forms.spec import FormSpec
 from engine.storage._fts import has_fts_table, search_condition, searched_columns
 from engine.storage.form_tables import FormTables, form_tables
 
-EXACT_COUNT_LIMIT = 50_000
+EXACT_COUNT_LIMIT = 10_000
 KANBAN_PER_COLUMN = 20
 Sql = ColumnElement[Any]
 

@@ -24,6 +24,7 @@ def test_check_reports_counts_and_manifest() -> None:
         "menus": 1,
         "reports": 1,
         "roles": 1,
+        "views": 0,
     }
     assert report.total == 8
 

@@ -201,7 +201,8 @@ def test_not_found(tmp_path: Path) -> None:
 
 
 def test_default_registry_is_lazy_and_complete() -> None:
-    assert set(DEFAULT_KINDS) == {"forms", "flows", "reports", "dashboards", "roles", "menus"}
+    kinds = {"forms", "flows", "reports", "dashboards", "roles", "menus", "views"}
+    assert set(DEFAULT_KINDS) == kinds
     names = {kind: DEFAULT_KINDS[kind].__name__ for kind in DEFAULT_KINDS}
     assert names == {
         "forms": "FormSpec",
@@ -210,6 +211,7 @@ def test_default_registry_is_lazy_and_complete() -> None:
         "dashboards": "DashboardSpec",
         "roles": "RoleSpec",
         "menus": "MenuSpec",
+        "views": "ViewSpec",
     }
 
 
