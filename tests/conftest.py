@@ -188,7 +188,12 @@ fields:
     default: open
   - {key: hours, type: number, decimals: 2}
   - {key: customer, type: relation, form: customer, inverse: tickets, on_delete: refuse}
-  - {key: device, type: relation, form: device, on_delete: clear}
+  - key: device
+    type: relation
+    form: device
+    on_delete: clear
+    validations:
+      - {expr: ISBLANK(device) OR device.serial <> "BLOCKED", message: Blocked, code: blocked}
   - {key: customer_name, type: lookup, relation: customer, field: name}
   - {key: site, type: address}
   - {key: tags, type: relation, form: tag, multiple: true}
@@ -198,6 +203,10 @@ fields:
       - {key: sku, type: text, required: true}
       - {key: qty, type: number, decimals: 0}
   - {key: item_qty, type: rollup, relation: items, aggregate: sum, field: qty}
+  - key: label
+    type: formula
+    result_type: text
+    expr: CONCAT(subject, " @ ", customer_name)
 """,
 }
 

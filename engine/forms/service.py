@@ -25,7 +25,7 @@ from engine.errors import (
     SubmissionError,
 )
 from engine.registry import DefinitionRegistry, FormDefinition
-from engine.storage._record_layout import LINKS, PARTS, STORED, SUBFORM, RecordLayout
+from engine.storage._record_layout import COMPUTED, LINKS, PARTS, STORED, SUBFORM, RecordLayout
 from engine.storage.conflicts import UNIQUE, ConstraintConflict
 from engine.storage.form_records import (
     STALE_VERSION,
@@ -105,6 +105,7 @@ class RecordService:
         self._registry = registry
         self._clock = clock
         self._layouts: dict[FormDefinition, RecordLayout] = {}
+        self._names: dict[FormDefinition, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -130,6 +131,7 @@ class RecordService:
         with self._lock:
             if len(self._layouts) > 256:
                 self._layouts.clear()
+                self._names.clear()
             self._layouts[definition] = built
         return built
 
@@ -143,6 +145,7 @@ class RecordService:
 
     def _validate(
         self,
+        store: FormRecordStore,
         definition: FormDefinition,
         data: Mapping[str, Any],
         current: Mapping[str, Any] | None,
@@ -151,7 +154,43 @@ class RecordService:
         from engine.forms.validation import EvalContext, validate_submission
 
         context = EvalContext(now=self._clock(), actor=actor, departments=(), timezone="UTC")
-        return validate_submission(definition.compiled, data, current=current, context=context)
+        related = self._related(store, definition, data, current)
+        if current is not None:  # stored lookups may follow a relation the data changes
+            current = {k: v for k, v in current.items() if k not in related}
+        return validate_submission(
+            definition.compiled, data, current=current, context=context, related=related
+        )
+
+    def _related(
+        self,
+        store: FormRecordStore,
+        definition: FormDefinition,
+        data: Mapping[str, Any],
+        current: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Values of the related records the form's expressions read (`device.model`, lookups)."""
+        names = self._related_names(definition, store.layout)
+        if not names:
+            return {}
+        ids: dict[str, int] = {}
+        for name in names:
+            slot = store.layout.slot(name.split(".", 1)[0])
+            relation = (
+                str(slot.spec.relation) if slot and slot.kind == COMPUTED else name.split(".")[0]
+            )
+            raw = data[relation] if relation in data else (current or {}).get(relation)
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                ids[relation] = raw
+            elif isinstance(raw, str) and raw.strip().isdigit():
+                ids[relation] = int(raw)
+        return store.related_values(names=names, ids=ids) if ids else {}
+
+    def _related_names(self, definition: FormDefinition, layout: RecordLayout) -> frozenset[str]:
+        found = self._names.get(definition)
+        if found is None:
+            found = related_names(definition, layout)
+            self._names[definition] = found
+        return found
 
     # --- single records -----------------------------------------------------------------------
 
@@ -197,7 +236,7 @@ class RecordService:
                     return self._replay(
                         definition, store, seen.request_digest, digest, seen.record_id
                     )
-            clean = _writable(store.layout, self._validate(definition, data, None, actor))
+            clean = _writable(store.layout, self._validate(store, definition, data, None, actor))
             clean = {k: v for k, v in clean.items() if not _is_autonumber(store.layout, k)}
             record_id = store.insert(values=clean, actor=actor)
             known = written_children(store.layout, clean)
@@ -271,7 +310,7 @@ class RecordService:
             message = f"record {record_id} is at version {current.version}, not {expected}"
             raise RecordConflict(message, code=STALE_VERSION)
         stored = {**current.values, **{name: getattr(current, name) for name in SYSTEM_FIELDS}}
-        clean = _writable(store.layout, self._validate(definition, data, stored, actor))
+        clean = _writable(store.layout, self._validate(store, definition, data, stored, actor))
         changed = {
             key: value
             for key, value in clean.items()
@@ -449,6 +488,25 @@ def field_json(definition: FormDefinition, key: str, value: Any) -> Any:
             for row in value
         ]
     return to_json(spec, value)
+
+
+def related_names(definition: FormDefinition, layout: RecordLayout) -> frozenset[str]:
+    """Names the form's expressions read from related records: `relation.field` and lookups."""
+    from engine.expr import references
+
+    names: set[str] = set()
+    for expression in definition.compiled.expressions.values():
+        names |= references(expression)
+    found: set[str] = set()
+    for name in names:
+        slot = layout.slot(name.split(".", 1)[0])
+        if slot is None:
+            continue
+        if slot.kind == COMPUTED and str(slot.spec.type) == "lookup" and "." not in name:
+            found.add(name)
+        elif slot.kind == STORED and slot.target is not None and "." in name:
+            found.add(name)
+    return frozenset(found)
 
 
 def _writable(layout: RecordLayout, clean: Mapping[str, Any]) -> dict[str, Any]:

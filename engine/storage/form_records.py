@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -325,6 +326,47 @@ class FormRecordStore:
         targets = list(wanted)
         return {(targets[int(t)], int(i)) for t, i in self._conn.execute(query)}
 
+    def related_values(self, *, names: Iterable[str], ids: Mapping[str, int]) -> dict[str, Any]:
+        """Values of related records that expressions read, in one query.
+
+        `names` are `relation.field` paths and lookup field keys of this form; `ids` the record
+        id each single relation points at. Missing or deleted targets give None.
+        """
+        columns: dict[str, Any] = {}
+        found_names: dict[str, str] = {}
+        for name in names:
+            found = self._related_column(name, ids)
+            if found is not None:
+                label = f"r{len(columns)}"  # names hold dots: label by position
+                columns[label], found_names[label] = found, name
+        if not columns:
+            return {}
+        row = self._conn.execute(sa.select(*_labelled(columns))).one()._mapping
+        values = _computed_values(columns, row)
+        return {found_names[label]: value for label, value in values.items()}
+
+    def _related_column(self, name: str, ids: Mapping[str, int]) -> Any | None:
+        slot = self._layout.slot(name.split(".", 1)[0])
+        if slot is not None and str(slot.spec.type) == "lookup" and "." not in name:
+            relation, field = str(slot.spec.relation), str(slot.spec.field)
+        elif slot is not None and slot.kind == STORED and slot.target and "." in name:
+            relation, field = name.split(".", 1)
+        else:
+            return None
+        target = target_tables(self._layout, self._layout.by_key[relation].target)
+        if target is None or relation not in ids or "." in field:
+            return None
+        main = target.main
+        names = target.field_columns.get(field) or ((field,) if field in main.c else ())
+        where = sa.and_(main.c.id == ids[relation], main.c.deleted_at.is_(None))
+
+        def pick(column: str) -> sa.ColumnElement[Any]:
+            return sa.select(main.c[column]).where(where).scalar_subquery()
+
+        if len(names) == 1 and names[0] == field:
+            return pick(field)
+        return {column.split("__", 1)[1]: pick(column) for column in names} or None
+
     # --- integrity on delete ------------------------------------------------------------------
 
     def _apply_references(self, record_id: int) -> None:
@@ -553,15 +595,26 @@ def _row_values(
     for slot in slots:
         if slot.kind in (STORED, PARTS):
             values[slot.key] = from_columns(slot, row)
-        elif slot.key in computed:
-            value = computed[slot.key]
-            if isinstance(value, dict):
-                parts = {part: row[f"_c_{slot.key}__{part}"] for part in value}
-                has_any = any(v is not None for v in parts.values())
-                values[slot.key] = parts if has_any else None
-            else:
-                values[slot.key] = row[f"_c_{slot.key}"]
+    values.update(_computed_values(computed, row))
     return values
+
+
+def _computed_values(computed: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of labelled computed columns (dicts of parts for composite fields)."""
+    values: dict[str, Any] = {}
+    for key, value in computed.items():
+        if isinstance(value, dict):
+            parts = {part: _plain(row[f"_c_{key}__{part}"]) for part in value}
+            has_any = any(v is not None for v in parts.values())
+            values[key] = parts if has_any else None
+        else:
+            values[key] = _plain(row[f"_c_{key}"])
+    return values
+
+
+def _plain(value: Any) -> Any:
+    """Floats from the database as Decimal, the canonical number type."""
+    return Decimal(repr(value)) if isinstance(value, float) else value
 
 
 __all__ = [

@@ -217,3 +217,33 @@ def test_unknown_form_is_not_found(service: RecordService) -> None:
     with pytest.raises(NotFoundError) as caught:
         service.get(app="rec", form="nope", record_id=1)
     assert caught.value.code == "record.form-not-found"
+
+
+def test_expressions_read_related_records(service: RecordService) -> None:
+    customer = _create(service, "customer", {"name": "ACME"}).record
+    blocked = _create(service, "device", {"serial": "BLOCKED"}).record
+    fine = _create(service, "device", {"serial": "OK-1"}).record
+    with pytest.raises(SubmissionError) as caught:
+        _create(service, "ticket", {"subject": "T", "device": blocked.id})
+    assert [(e.loc, e.code) for e in caught.value.errors] == [("device", "validation.blocked")]
+    ticket = _create(service, "ticket", {"subject": "T", "customer": customer.id}).record
+    assert ticket.values["label"] == "T @ ACME"  # a formula over a lookup
+    other = _create(service, "customer", {"name": "Other"}).record
+    changed = service.update(
+        app="rec",
+        form="ticket",
+        record_id=ticket.id,
+        version=1,
+        actor=None,
+        data={"customer": other.id, "device": fine.id},
+    ).record
+    assert changed.values["label"] == "T @ Other"
+    with pytest.raises(SubmissionError):
+        service.update(
+            app="rec",
+            form="ticket",
+            record_id=ticket.id,
+            version=2,
+            actor=None,
+            data={"device": blocked.id},
+        )
