@@ -154,7 +154,8 @@ def purge_field(
     with UnitOfWork(db) as uow:
         published = _published(uow, app, form)
         if published.spec is None:
-            raise NotFoundError(f"form {app}.{form} is not published", code="form.not-found")
+            message = f"form {app}.{form} is not published"
+            raise NotFoundError(message, code="storage.definition-not-found")
         related = _other_forms(uow, app, form)
         lines = purge_columns(
             uow.conn,
