@@ -405,26 +405,14 @@ class _Sink:
                 found.setdefault(str(text), []).append(int(record_id))
         return found
 
-    # validation: lenient coercion of the file's text, then the API's own rules on JSON values
+    # validation: the API's own rules, reading text leniently (labels, 是/否, "1,234.5")
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         from engine.forms.validation import EvalContext, validate_submission
-        from engine.forms.values import coerce
 
-        compiled = self._definition.compiled
-        errors: list[FieldError] = []
-        as_json: dict[str, Any] = {}
-        for key, raw in data.items():
-            field = compiled.fields[key]
-            try:
-                value = coerce(field, raw, loc=key, lenient=True, options=compiled.options)
-            except SubmissionError as err:
-                errors.extend(err.errors)
-                continue
-            as_json[key] = None if value is None else _json_of(self._definition, key, value)
-        if errors:
-            raise SubmissionError(errors)
         context = EvalContext(now=self._service._clock(), actor=self._job.created_by)
-        clean = validate_submission(compiled, as_json, current=None, context=context)
+        clean = validate_submission(
+            self._definition.compiled, data, current=None, context=context, lenient=True
+        )
         return {k: v for k, v in clean.items() if k in self._writable}
 
     # writes: a savepoint per batch; on a conflict, row by row to find the culprits
@@ -472,12 +460,6 @@ class _Sink:
             # One transaction holds the rows; progress goes through a second connection. SQLite
             # has a single writer, so there the job row only moves at the start and the end.
             self._service._save(self._job.id, running)
-
-
-def _json_of(definition: FormDefinition, key: str, value: Any) -> Any:
-    from engine.forms.service import field_json
-
-    return field_json(definition, key, value)
 
 
 def _row_error(err: Exception) -> FieldError:
