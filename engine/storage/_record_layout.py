@@ -141,9 +141,9 @@ def _slot(
         return Slot(key=key, spec=spec, kind=BACKREF, target=target)
     if not columns:
         return None
-    target = str(spec.form) if kind == "relation" else None
+    reference = str(spec.form) if kind == "relation" else None
     if len(columns) == 1 and columns[0] == key:
-        return Slot(key=key, spec=spec, kind=STORED, columns=columns, target=target)
+        return Slot(key=key, spec=spec, kind=STORED, columns=columns, target=reference)
     return Slot(key=key, spec=spec, kind=PARTS, columns=columns)
 
 
@@ -152,8 +152,8 @@ def _unique_fields(tables: FormTables) -> dict[str, tuple[str, ...]]:
     owners: dict[tuple[str, str], str] = {}
     for dotted, columns in tables.field_columns.items():
         scope = dotted.rsplit(".", 1)[0] if "." in dotted else ""
-        table = tables.children[scope].name if scope else tables.main.name
-        owners.update({(table, column): dotted for column in columns})
+        owner = tables.children[scope].name if scope else tables.main.name
+        owners.update({(owner, column): dotted for column in columns})
     found: dict[str, tuple[str, ...]] = {}
     for table in (tables.main, *tables.children.values()):
         for index in table.indexes:
@@ -190,13 +190,16 @@ def _field_references(
     table = own.children[scope[:-1]] if scope else own.main
     parent = "parent_id" if scope else None
     on_delete = str(getattr(field, "on_delete", "refuse"))
-    common = {"form": form, "field": dotted, "on_delete": on_delete, "owner": own.main}
+
+    def reference(stored_in: sa.Table, column: str, parent_column: str | None) -> Reference:
+        return Reference(form, dotted, on_delete, own.main, stored_in, column, parent_column)
+
     if not getattr(field, "multiple", False):
-        return [Reference(**common, table=table, column=str(field.key), parent_column=parent)]
+        return [reference(table, str(field.key), parent)]
     link = own.children.get(dotted)
     if link is None or scope:  # stored by the other side, or links of subform rows
         return []
-    return [Reference(**common, table=link, column="target_id", parent_column="source_id")]
+    return [reference(link, "target_id", "source_id")]
 
 
 __all__ = [

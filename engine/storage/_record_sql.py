@@ -6,7 +6,7 @@ filter is the definition's expression compiled by `engine.expr.compile_sql` (bou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -115,8 +115,14 @@ def _aggregate(
         return sa.func.count(rows.c[columns[0]] if columns else rows.c.id)
     if not columns or len(columns) != 1:
         return None
-    function = {"sum": sa.func.sum, "avg": sa.func.avg, "min": sa.func.min, "max": sa.func.max}
-    return function[aggregate](rows.c[columns[0]])
+    column = rows.c[columns[0]]
+    functions: dict[str, Callable[[Any], sa.ColumnElement[Any]]] = {
+        "sum": sa.func.sum,
+        "avg": sa.func.avg,
+        "min": sa.func.min,
+        "max": sa.func.max,
+    }
+    return functions[aggregate](column)
 
 
 Source = tuple[sa.Table, sa.FromClause, sa.ColumnElement[bool], Mapping[str, tuple[str, ...]]]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
@@ -184,11 +184,12 @@ class FormRecordStore:
         new_version = self._execute(statement).scalar_one_or_none()
         if new_version is None:
             self._raise_not_updated(record_id, version, restoring=deleted_at is None)
+            raise AssertionError("unreachable")  # _raise_not_updated always raises
         return int(new_version)
 
     def _raise_not_updated(
         self, record_id: int, version: int | None, *, restoring: bool = False
-    ) -> None:
+    ) -> NoReturn:
         main = self._layout.main
         found = self._conn.execute(
             sa.select(main.c.version, main.c.deleted_at).where(main.c.id == record_id)
@@ -341,7 +342,7 @@ class FormRecordStore:
                 columns[label], found_names[label] = found, name
         if not columns:
             return {}
-        row = self._conn.execute(sa.select(*_labelled(columns))).one()._mapping
+        row = dict(self._conn.execute(sa.select(*_labelled(columns))).one()._mapping)
         values = _computed_values(columns, row)
         return {found_names[label]: value for label, value in values.items()}
 
@@ -442,7 +443,7 @@ class FormRecordStore:
         query = sa.select(main, *_labelled(computed)).where(main.c.id.in_(list(ids)))
         if not include_deleted:
             query = query.where(main.c.deleted_at.is_(None))
-        rows = {row.id: row._mapping for row in self._conn.execute(query)}
+        rows = {row.id: dict(row._mapping) for row in self._conn.execute(query)}
         found = [rows[i] for i in dict.fromkeys(ids) if i in rows]
         known = known or {}
         unknown = tuple(slot for slot in self._layout.slots if slot.key not in known)
@@ -495,7 +496,7 @@ class FormRecordStore:
             .where(table.c.parent_id.in_(ids))
             .order_by(table.c.parent_id, table.c.position, table.c.id)
         )
-        rows = [row._mapping for row in self._conn.execute(query)]
+        rows = [dict(row._mapping) for row in self._conn.execute(query)]
         links = self._read_children(
             tuple(s for s in slot.rows if s.kind == LINKS), [int(r["id"]) for r in rows]
         )

@@ -102,13 +102,15 @@ class RecordMetaStore:
     # --- comments -----------------------------------------------------------------------------
 
     def add_comment(self, *, record_id: int, body: str, actor: int | None) -> CommentRecord:
-        values = {"record_id": record_id, "at": self._clock(), "actor_id": actor, "body": body}
+        at = self._clock()
+        values = {"record_id": record_id, "at": at, "actor_id": actor, "body": body}
         result = self._conn.execute(
             sa.insert(record_comments)
             .values(app=self._app, form=self._form, **values)
             .returning(record_comments.c.id)
         )
-        return CommentRecord(id=int(result.scalar_one()), **values)
+        comment_id = int(result.scalar_one())
+        return CommentRecord(id=comment_id, record_id=record_id, at=at, actor_id=actor, body=body)
 
     def list_comments(self, *, record_id: int) -> list[CommentRecord]:
         """The record's comments that are not deleted, oldest first."""
