@@ -113,7 +113,8 @@ class _Run:
         self.bad: set[str] = set()
         self.sent: dict[str, Any] = {}
         self.base: dict[str, Any] = {}
-        self.env: dict[str, Any] = {**context.variables(), **(related or {}), **self.current}
+        # related values are fresher than anything the stored record may hold under their names
+        self.env: dict[str, Any] = {**context.variables(), **self.current, **(related or {})}
         self.echoed: dict[str, Any] = {}
         self.hidden: set[str] = set()
         self.hidden_rows: dict[str, list[set[str]]] = {}
