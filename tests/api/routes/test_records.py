@@ -139,3 +139,42 @@ def test_schema_of_a_form(api: TestClient) -> None:
     create = api.get(f"{BASE}/ticket/schema", params={"mode": "create"}).json()
     assert "subject" in create.get("required", [])
     assert api.get(f"{BASE}/nope/schema").status_code == 404
+
+
+def test_after_sales_ticket_through_the_api(client: TestClient, migrated_engine: Any) -> None:
+    from pathlib import Path
+
+    from engine.bundles import load_bundle
+    from engine.installer import import_bundle
+
+    root = Path(__file__).resolve().parents[3]
+    import_bundle(db=migrated_engine, bundle=load_bundle(root / "templates" / "aftersales"))
+    base = "/api/v1/apps/aftersales/forms"
+    address = {"province": "浙江省", "city": "杭州市", "district": "西湖区", "detail": "1 号"}
+    customer = client.post(
+        f"{base}/customer/records",
+        json={"code": "C1", "name": "ACME", "customer_type": "company", "address": address},
+    )
+    assert customer.status_code == 201, customer.text
+    contact = client.post(
+        f"{base}/contact/records",
+        json={"name": "Zhang", "customer": customer.json()["id"], "mobile": "13800138000"},
+    )
+    assert contact.status_code == 201, contact.text
+    ticket = client.post(
+        f"{base}/ticket/records",
+        json={
+            "subject": INJECTION,
+            "description": "Paper jams",
+            "channel": "phone",
+            "ticket_type": "tech_support",
+            "priority": "medium",
+            "customer": customer.json()["id"],
+            "contact": contact.json()["id"],
+        },
+    )
+    assert ticket.status_code == 201, ticket.text
+    body = ticket.json()
+    assert body["number"].startswith("WO-") and body["subject"] == INJECTION
+    refused = client.delete(f"{base}/customer/records/{customer.json()['id']}")
+    assert refused.status_code == 409 and refused.json()["code"] == "record.delete-refused"
