@@ -211,3 +211,16 @@ def test_ticket_schema() -> None:
         "contact",
         "priority",
     }
+
+
+def test_every_aftersales_form_has_valid_schemas() -> None:
+    forms = {
+        p.stem: FormSpec.model_validate(yaml.safe_load(p.read_text(encoding="utf-8")))
+        for p in (BUNDLE / "forms").glob("*.yaml")
+    }
+    text = (BUNDLE / "data" / "option_sets.yaml").read_text(encoding="utf-8")
+    sets = {s.key: s for s in OptionSetsFile.model_validate(yaml.safe_load(text)).option_sets}
+    for spec in forms.values():
+        compiled = compile_form(spec, forms=forms, option_sets=sets)
+        for schema in record_schemas(compiled).values():
+            Draft202012Validator.check_schema(schema)
