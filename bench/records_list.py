@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import os
 import platform
 import random
@@ -74,7 +73,7 @@ HAND_WRITTEN = (
 )
 HAND_PARAMS = {"s1": "new", "s2": "assigned", "s3": "in_progress", "p1": "urgent", "p2": "high"}
 # What a deployment adds for this list: the sort key (the form declares status/priority).
-EXTRA_INDEXES = [f"CREATE INDEX ix_bench_ticket_created ON {TABLE} (created_at, id)"]
+EXTRA_INDEXES = [f"CREATE INDEX IF NOT EXISTS ix_bench_ticket_created ON {TABLE} (created_at, id)"]
 
 
 def _weighted(table: dict[str, int], n: int, rng: random.Random) -> list[str]:
@@ -274,7 +273,8 @@ def _api(url: str, data_dir: Path, repeat: int) -> None:
             _report("api    page (with count)", *_timed(lambda: client.get(path, params=params),
                                                         repeat))  # fmt: skip
             bare = dict(params, count="false")
-            _report("api    page (no count)", *_timed(lambda: client.get(path, params=bare), repeat))
+            no_count = _timed(lambda: client.get(path, params=bare), repeat)
+            _report("api    page (no count)", *no_count)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -296,15 +296,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--no-search", action="store_true", help="skip the search indexes")
     parser.add_argument("--no-api", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="keep the data of an earlier run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        engine = _fresh_engine(url)
-        print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
-              f"Python {platform.python_version()}, {engine.dialect.name}, {args.rows} rows")  # fmt: skip
-        upgrade_database(engine)
-        import_bundle(db=engine, bundle=load_bundle(BUNDLE))
-        _load(engine, args.rows)
+        engine = create_database_engine(url) if args.reuse else _fresh_engine(url)
+        print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Python "
+              f"{platform.python_version()}, {engine.dialect.name}, {args.rows} rows")  # fmt: skip
+        if not args.reuse:
+            upgrade_database(engine)
+            import_bundle(db=engine, bundle=load_bundle(BUNDLE))
+            _load(engine, args.rows)
         target = _prepare(engine)
         _indexes(engine, target, not args.no_search)
         _compare(engine, target, args.repeat)

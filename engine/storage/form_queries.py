@@ -237,13 +237,16 @@ class _Compiler:
 
     # --- ORDER BY and keyset ----------------------------------------------------------------
 
-    def order(self, sort: Sequence[SortKey]) -> list[Sql]:
-        clauses = []
-        for key in sort:
-            col = self.column(key.ref)
-            clauses.append(col.desc().nulls_first() if key.descending else col.asc().nulls_last())
-        main_id = self.target.main.c.id
-        clauses.append(main_id.desc() if _id_descending(sort) else main_id.asc())
+    def order(self, sort: Sequence[SortKey], columns: Sequence[Sql] | None = None) -> list[Sql]:
+        """ORDER BY the sort keys then id; `columns` (keys…, id) replace the resolved ones."""
+        if columns is None:
+            columns = [self.column(key.ref) for key in sort] + [self.target.main.c.id]
+        clauses = [
+            col.desc().nulls_first() if key.descending else col.asc().nulls_last()
+            for key, col in zip(sort, columns, strict=False)
+        ]
+        last = columns[-1]
+        clauses.append(last.desc() if _id_descending(sort) else last.asc())
         return clauses
 
     def after(self, sort: Sequence[SortKey], values: Sequence[Any]) -> Sql:
@@ -359,7 +362,24 @@ def select_page(
         if key.ref.via is not None
     ]
     statement = sa.select(target.main, *keys).select_from(builder.source()).where(*where)
+    if query.search is not None and conn.dialect.name == "postgresql":
+        return _fenced(builder, statement, query)
     return statement.order_by(*builder.order(query.sort)).limit(query.limit + 1)
+
+
+def _fenced(builder: _Compiler, statement: sa.Select[Any], query: ListQuery) -> sa.Select[Any]:
+    """Sort and cut the matching rows outside an `OFFSET 0` fence.
+
+    Planned together with the LIMIT, a search that matches few rows walks the sort index and
+    runs the text test on every row it meets; fenced, the GIN indexes find the rows first.
+    """
+    rows = statement.offset(0).subquery("hits")
+    columns = [
+        rows.c[f"_k{i}"] if key.ref.via is not None else rows.c[builder.column(key.ref).name]
+        for i, key in enumerate(query.sort)
+    ]
+    ordered = builder.order(query.sort, [*columns, rows.c.id])
+    return sa.select(rows).order_by(*ordered).limit(query.limit + 1)
 
 
 def fetch_page(
