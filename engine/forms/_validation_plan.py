@@ -156,7 +156,8 @@ def _field_plan(
 ) -> FieldPlan:
     exprs = form.expressions
     own_visible = exprs.get(f"{path}/visible_if")
-    visible = ((own_visible,) if own_visible is not None else ()) + section_rules
+    found = ((own_visible,) if own_visible is not None else ()) + section_rules
+    visible = tuple({expr.text: expr for expr in found}.values())  # a section may repeat it
     rules = tuple(
         Rule(exprs[f"{path}/validations/{i}/expr"], rule)
         for i, rule in enumerate(getattr(item, "validations", ()))

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.errors import FieldError, SubmissionError
+from engine.expr import Expression
 from engine.forms._computation import FAILED, Evaluator, formula_value, rollup_value
 from engine.forms._validation_plan import FieldPlan, FormPlan, RowsPlan, plan_for
 from engine.forms.compiler import CompiledForm
@@ -85,6 +86,9 @@ def unique_fields(form: CompiledForm) -> tuple[tuple[str, ...], ...]:
     return single + tuple(tuple(keys) for keys in form.spec.unique)
 
 
+_MISSING = object()
+
+
 def _blank(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, list | tuple) and not value)
 
@@ -116,6 +120,7 @@ class _Run:
         # related values are fresher than anything the stored record may hold under their names
         self.env: dict[str, Any] = {**context.variables(), **self.current, **(related or {})}
         self.echoed: dict[str, Any] = {}
+        self.memo: dict[str, Any] = {}
         self.hidden: set[str] = set()
         self.hidden_rows: dict[str, list[set[str]]] = {}
 
@@ -241,13 +246,23 @@ class _Run:
 
     # --- visibility ------------------------------------------------------------------------
 
+    def _condition(self, expr: Expression | None, env: Mapping[str, Any]) -> Any:
+        """Evaluate a condition; on the record itself, once per pass for each text."""
+        if expr is None or env is not self.env:
+            return self.evaluate(expr, env)
+        found = self.memo.get(expr.text, _MISSING)
+        if found is _MISSING:
+            found = self.memo[expr.text] = self.evaluate(expr, env)
+        return found
+
     def _visible(self, plan: FieldPlan, env: Mapping[str, Any]) -> bool:
-        return all(self.evaluate(expr, env) in (True, FAILED) for expr in plan.visible)
+        return all(self._condition(expr, env) in (True, FAILED) for expr in plan.visible)
 
     def apply_visibility(self) -> None:
         """Hidden fields keep their stored value; sending another one is an error."""
         changed = False
         self.hidden = set()
+        self.memo.clear()
         for plan in self.plan.conditional:
             key = plan.key
             if self._visible(plan, self.env):
@@ -280,6 +295,7 @@ class _Run:
     # --- rules -----------------------------------------------------------------------------
 
     def check_rules(self) -> None:
+        self.memo.clear()
         for plan in self.plan.checked:
             key = plan.key
             if key not in self.hidden and key not in self.bad:
@@ -297,7 +313,7 @@ class _Run:
 
     def _check_field(self, plan: FieldPlan, loc: str, env: Mapping[str, Any], value: Any) -> None:
         if not plan.computed and _blank(value):
-            if plan.required or self.evaluate.is_true(plan.required_if, env):
+            if plan.required or self._condition(plan.required_if, env) is True:
                 self.error(loc, "submission.required", "a value is required")
                 return
         min_rows = plan.min_rows
