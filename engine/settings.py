@@ -20,6 +20,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_bytes: int = 50 * 1024 * 1024
+    # sign-in (engine/identity): sessions, cookies, throttling and argon2 cost
+    session_idle_seconds: int = Field(default=2 * 3600, description="Session ends when idle")
+    session_max_seconds: int = Field(default=12 * 3600, description="Session ends regardless")
+    cookie_secure: bool = Field(default=True, description="False only for http:// development")
+    login_window_seconds: int = 15 * 60
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_client: int = 20
+    password_time_cost: int = 3
+    password_memory_kib: int = 64 * 1024
 
     def resolved_database_url(self) -> str:
         """The database URL in force: the explicit one, or `sqlite:///<data_dir>/tangram.db`."""

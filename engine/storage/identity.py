@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,7 +12,14 @@ from engine.labels import Label
 from engine.storage.conflicts import translating_conflicts
 from engine.storage.records import DepartmentRecord, RoleRecord, UserRecord
 from engine.storage.sqltypes import utc_now
-from engine.storage.tables import departments, roles, user_departments, user_roles, users
+from engine.storage.tables import (
+    department_roles,
+    departments,
+    roles,
+    user_departments,
+    user_roles,
+    users,
+)
 
 Clock = Callable[[], datetime]
 
@@ -64,6 +71,21 @@ class UserStore:
         rows = self._conn.execute(_users_query().order_by(users.c.username))
         return [UserRecord(**row._mapping) for row in rows]
 
+    def update(self, *, user_id: int, **values: object) -> UserRecord:
+        """Change some of display_name, email, status, password_hash; bumps the version."""
+        unknown = set(values) - {"display_name", "email", "status", "password_hash"}
+        if unknown:
+            raise TypeError(f"not user columns: {sorted(unknown)}")
+        with translating_conflicts():
+            result = self._conn.execute(
+                sa.update(users)
+                .where(users.c.id == user_id)
+                .values(**values, updated_at=self._clock(), version=users.c.version + 1)
+            )
+        if result.rowcount != 1:
+            raise NotFoundError(f"user {user_id} does not exist", code="storage.user-not-found")
+        return self.get(user_id=user_id)
+
     def _one(self, where: sa.ColumnElement[bool], what: str) -> UserRecord:
         row = self._conn.execute(_users_query().where(where)).one_or_none()
         if row is None:
@@ -106,6 +128,50 @@ class DepartmentStore:
     def list_departments(self) -> list[DepartmentRecord]:
         query = sa.select(*_DEPARTMENT_COLUMNS).order_by(departments.c.key)
         return [DepartmentRecord(**row._mapping) for row in self._conn.execute(query)]
+
+    def get(self, *, department_id: int) -> DepartmentRecord:
+        query = sa.select(*_DEPARTMENT_COLUMNS).where(departments.c.id == department_id)
+        row = self._conn.execute(query).one_or_none()
+        if row is None:
+            raise NotFoundError(
+                f"department {department_id} does not exist", code="storage.department-not-found"
+            )
+        return DepartmentRecord(**row._mapping)
+
+    def find_by_key(self, *, key: str) -> DepartmentRecord | None:
+        query = sa.select(*_DEPARTMENT_COLUMNS).where(departments.c.key == key)
+        row = self._conn.execute(query).one_or_none()
+        return None if row is None else DepartmentRecord(**row._mapping)
+
+    def update(self, *, department_id: int, **values: object) -> DepartmentRecord:
+        """Change some of name, parent_id, head_user_id (the caller checks for cycles)."""
+        unknown = set(values) - {"name", "parent_id", "head_user_id"}
+        if unknown:
+            raise TypeError(f"not department columns: {sorted(unknown)}")
+        with translating_conflicts():
+            self._conn.execute(
+                sa.update(departments)
+                .where(departments.c.id == department_id)
+                .values(**values, version=departments.c.version + 1)
+            )
+        return self.get(department_id=department_id)
+
+    def remove_member(self, *, department_id: int, user_id: int) -> bool:
+        result = self._conn.execute(
+            sa.delete(user_departments).where(
+                user_departments.c.department_id == department_id,
+                user_departments.c.user_id == user_id,
+            )
+        )
+        return result.rowcount > 0
+
+    def list_user_departments(self, *, user_id: int) -> list[int]:
+        query = (
+            sa.select(user_departments.c.department_id)
+            .where(user_departments.c.user_id == user_id)
+            .order_by(user_departments.c.department_id)
+        )
+        return list(self._conn.execute(query).scalars())
 
     def add_member(self, *, department_id: int, user_id: int, is_primary: bool = False) -> None:
         with translating_conflicts():
@@ -156,6 +222,61 @@ class RoleStore:
     def assign(self, *, role_id: int, user_id: int) -> None:
         with translating_conflicts():
             self._conn.execute(sa.insert(user_roles).values(role_id=role_id, user_id=user_id))
+
+    def find(self, *, app: str | None, key: str) -> RoleRecord | None:
+        app_is = roles.c.app.is_(None) if app is None else roles.c.app == app
+        query = sa.select(*_ROLE_COLUMNS).where(app_is, roles.c.key == key)
+        row = self._conn.execute(query).one_or_none()
+        return None if row is None else RoleRecord(**row._mapping)
+
+    def unassign(self, *, role_id: int, user_id: int) -> bool:
+        result = self._conn.execute(
+            sa.delete(user_roles).where(
+                user_roles.c.role_id == role_id, user_roles.c.user_id == user_id
+            )
+        )
+        return result.rowcount > 0
+
+    def assign_department(self, *, role_id: int, department_id: int) -> None:
+        with translating_conflicts():
+            self._conn.execute(
+                sa.insert(department_roles).values(role_id=role_id, department_id=department_id)
+            )
+
+    def unassign_department(self, *, role_id: int, department_id: int) -> bool:
+        result = self._conn.execute(
+            sa.delete(department_roles).where(
+                department_roles.c.role_id == role_id,
+                department_roles.c.department_id == department_id,
+            )
+        )
+        return result.rowcount > 0
+
+    def list_department_roles(self, *, department_ids: Iterable[int]) -> list[RoleRecord]:
+        """Roles granted to any of `department_ids`, each once."""
+        granted = sa.select(department_roles.c.role_id).where(
+            department_roles.c.department_id.in_(list(department_ids))
+        )
+        query = sa.select(*_ROLE_COLUMNS).where(roles.c.id.in_(granted)).order_by(roles.c.id)
+        return [RoleRecord(**row._mapping) for row in self._conn.execute(query)]
+
+    def list_grants(self) -> list[tuple[RoleRecord, str, int]]:
+        """Every grant as (role, "user" or "department", grantee id)."""
+        users_q = sa.select(
+            *_ROLE_COLUMNS, sa.literal("user").label("grantee_kind"), user_roles.c.user_id
+        ).join(user_roles, user_roles.c.role_id == roles.c.id)
+        depts_q = sa.select(
+            *_ROLE_COLUMNS,
+            sa.literal("department").label("grantee_kind"),
+            department_roles.c.department_id,
+        ).join(department_roles, department_roles.c.role_id == roles.c.id)
+        grants = []
+        for query in (users_q, depts_q):
+            for row in self._conn.execute(query.order_by(roles.c.id)):
+                values = tuple(row)
+                role = RoleRecord(*values[: len(_ROLE_COLUMNS)])
+                grants.append((role, str(values[-2]), int(values[-1])))
+        return grants
 
     def list_user_roles(self, *, user_id: int) -> list[RoleRecord]:
         query = (

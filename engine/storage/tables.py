@@ -284,20 +284,97 @@ import_jobs = sa.Table(
     sa.Index("ix_import_jobs_form", "app", "form"),
 )
 
+# --- sign-in (helper "auth", migration 0004) ---------------------------------------------------
+# Secrets are never stored: sessions, CSRF and API tokens keep only the sha256 of a random value.
+
+auth_sessions = sa.Table(
+    "auth_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("csrf_hash", sa.String(64), nullable=False),
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    _created_at(),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("ended_at", UtcDateTime(), nullable=True),
+    sa.Column("client", sa.String(64), nullable=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    _created_at(),
+    sa.Column("last_used_at", UtcDateTime(), nullable=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+# Failed sign-ins only (a success deletes the username's rows): the throttle counts them.
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("username", sa.String(150), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Index("ix_login_failures_username_at", "username", "at"),
+    sa.Index("ix_login_failures_client_at", "client", "at"),
+)
+
+department_roles = sa.Table(
+    "department_roles",
+    metadata,
+    sa.Column(
+        "department_id",
+        sa.Integer,
+        sa.ForeignKey("departments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "role_id",
+        sa.Integer,
+        sa.ForeignKey("roles.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
 __all__ = [
     "IMPORT_STATUSES",
     "NAMING_CONVENTION",
     "RECORD_ACTIONS",
     "USER_STATUSES",
+    "api_tokens",
     "apps",
     "audit_log",
+    "auth_sessions",
     "autonumber_counters",
     "bundle_files",
     "definition_versions",
     "definitions",
+    "department_roles",
     "departments",
     "idempotency_keys",
     "import_jobs",
+    "login_failures",
     "metadata",
     "record_comments",
     "record_history",
