@@ -25,13 +25,24 @@ class FormPermission(SpecModel):
     actions: tuple[FormAction, ...] = ("read",)
     scope: Scope = "own"
     scope_expr: Expr | None = Field(None, description="Row condition when scope is expr")
-    fields: dict[Key, FieldAccess] = Field({}, description="Overrides; unlisted fields: edit")
+    assigned_fields: tuple[Key, ...] = Field(
+        (),
+        description="User fields that mean 'assigned to me' when scope is assigned",
+    )
+    fields: dict[Key, FieldAccess] = Field(
+        {}, description="Overrides; unlisted fields: edit with update or create, read otherwise"
+    )
 
     @model_validator(mode="after")
     def _scope_expr(self) -> FormPermission:
         if (self.scope == "expr") != (self.scope_expr is not None):
             raise PydanticCustomError(
                 "identity.scope-expr", "scope_expr is given exactly when scope is expr"
+            )
+        if (self.scope == "assigned") != bool(self.assigned_fields):
+            raise PydanticCustomError(
+                "identity.assigned-fields",
+                "assigned_fields is given exactly when scope is assigned",
             )
         return self
 
