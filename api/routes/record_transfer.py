@@ -28,6 +28,7 @@ router = APIRouter(tags=["import and export"])
 FORM = "/apps/{app}/forms/{form}"
 BAD_OPTION = "transfer.bad-option"
 CHUNK = 1024 * 1024
+DELIMITERS = (",", ";", "|", "\t")
 
 
 def get_transfer_service(request: Request) -> TransferService:
@@ -92,6 +93,7 @@ def _options(
     encoding: str,
     sheet: str | None,
     lang: str,
+    delimiter: str,
 ) -> ImportOptions:
     chosen = file_format or ("xlsx" if file_name.lower().endswith(".xlsx") else "csv")
     if chosen not in ("csv", "xlsx"):
@@ -100,6 +102,8 @@ def _options(
         raise _bad("mode", f"mode is one of {', '.join(IMPORT_MODES)}")
     if encoding not in ("utf-8", "gb18030", "auto"):
         raise _bad("encoding", "encoding is utf-8, gb18030 or auto")
+    if delimiter not in DELIMITERS:
+        raise _bad("delimiter", "delimiter is one of , ; | or a tab")
     parsed: Any = None
     if mapping:
         try:
@@ -115,6 +119,7 @@ def _options(
         encoding=encoding,  # type: ignore[arg-type]
         sheet=sheet or None,
         lang=lang,
+        delimiter=delimiter,
     )
 
 
@@ -151,10 +156,11 @@ def start_import(
     sheet: Annotated[str | None, Form(description="XLSX sheet name")] = None,
     file_format: Annotated[str | None, Form(alias="format")] = None,
     lang: Annotated[str, Form(description="Language of option labels")] = "en",
+    delimiter: Annotated[str, Form(description="CSV delimiter: , ; | or a tab")] = ",",
 ) -> ImportJobOut:
     """Upload a file to import into the form; the job runs next and can be polled."""
     file_name = file.filename or "upload"
-    options = _options(file_name, file_format, mode, mapping, encoding, sheet, lang)
+    options = _options(file_name, file_format, mode, mapping, encoding, sheet, lang, delimiter)
     limit = request.app.state.settings.max_upload_bytes
     with _spool(file, limit) as spooled:
         job_id = service.create_import(

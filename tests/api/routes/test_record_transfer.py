@@ -77,6 +77,13 @@ def test_import_poll_and_error_report(app_client: TestClient) -> None:
     assert rows[1][:4] == ("螺母", "-1", "大", 3)
 
 
+def test_semicolon_delimiter_and_mapping(app_client: TestClient) -> None:
+    data = b"Item;How many\nA;1\n"
+    mapping = json.dumps({"Item": "name", "How many": "qty"})
+    job = _upload(app_client, data, delimiter=";", mapping=mapping)
+    assert (job["status"], job["rows_written"]) == ("done", 1)
+
+
 def test_all_or_nothing_over_http(app_client: TestClient) -> None:
     job = _upload(app_client, b"Name,Quantity\nA,1\nB,x\n")
     assert (job["status"], job["rows_written"], job["rows_failed"]) == ("failed", 0, 1)
