@@ -56,3 +56,10 @@ def test_xlsx_stores_text_as_text() -> None:
     assert [c.data_type for c in sheet["A"]][1:] == ["s"] * len(HOSTILE)
     table = read_xlsx(io.BytesIO(raw))
     assert [r.cells[0] for r in table.rows] == [t for t in HOSTILE if t.strip()]
+
+
+def test_xlsx_keeps_a_one_megabyte_cell() -> None:
+    big = "长" * 1_000_000
+    handle = write_xlsx(iter([["Notes"], [big]]))
+    table = read_xlsx(io.BytesIO(handle.read()))
+    assert [r.cells[0] for r in table.rows] == [big]
