@@ -22,9 +22,11 @@ ACTIONS: tuple[FormAction, ...] = get_args(FormAction)
 WRITE_ACTIONS = frozenset({"create", "update"})
 _RANK: dict[str, int] = {"hidden": 0, "read": 1, "edit": 2}
 _LEVELS: tuple[FieldAccess, ...] = ("hidden", "read", "edit")
+DEFAULT_ASSIGNED = ("assignee",)
 DENIED = "identity.permission-denied"
 HIDDEN_FIELD = "identity.hidden-field"
 BAD_SCOPE_EXPR = "identity.bad-scope-expr"
+BAD_ASSIGNED_FIELD = "identity.bad-assigned-field"
 
 
 class ActorLike(Protocol):
@@ -192,7 +194,7 @@ def _union(grants: Iterable[FormPermission]) -> tuple[ScopeTerm, ...]:
 
 def _term(grant: FormPermission) -> ScopeTerm:
     if grant.scope == "assigned":
-        return ScopeTerm("assigned", fields=tuple(grant.assigned_fields))
+        return ScopeTerm("assigned", fields=tuple(grant.assigned_fields) or DEFAULT_ASSIGNED)
     if grant.scope == "expr":
         text = str(grant.scope_expr)
         return ScopeTerm("expr", expr=parse_scope_expr(text), expr_text=text)
@@ -307,7 +309,9 @@ def _conditions(node: FilterNode | None) -> list[Condition]:
 __all__ = [
     "ACTIONS",
     "ALL",
+    "BAD_ASSIGNED_FIELD",
     "BAD_SCOPE_EXPR",
+    "DEFAULT_ASSIGNED",
     "DENIED",
     "HIDDEN_FIELD",
     "ActorLike",

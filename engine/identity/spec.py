@@ -27,7 +27,7 @@ class FormPermission(SpecModel):
     scope_expr: Expr | None = Field(None, description="Row condition when scope is expr")
     assigned_fields: tuple[Key, ...] = Field(
         (),
-        description="User fields that mean 'assigned to me' when scope is assigned",
+        description="User fields that mean 'assigned to me' (scope assigned; default assignee)",
     )
     fields: dict[Key, FieldAccess] = Field(
         {}, description="Overrides; unlisted fields: edit with update or create, read otherwise"
@@ -39,10 +39,9 @@ class FormPermission(SpecModel):
             raise PydanticCustomError(
                 "identity.scope-expr", "scope_expr is given exactly when scope is expr"
             )
-        if (self.scope == "assigned") != bool(self.assigned_fields):
+        if self.assigned_fields and self.scope != "assigned":
             raise PydanticCustomError(
-                "identity.assigned-fields",
-                "assigned_fields is given exactly when scope is assigned",
+                "identity.assigned-fields", "assigned_fields is given only when scope is assigned"
             )
         return self
 

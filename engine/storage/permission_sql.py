@@ -19,7 +19,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from engine.errors import DefinitionError, NotFoundError, Problem
 from engine.expr import Expression, ExpressionError, compile_filter
 from engine.expr.nodes import Binary, Call, Literal, Membership, Node, Ref, Unary
-from engine.identity.permissions import BAD_SCOPE_EXPR, ActorLike, FormAccess, ScopeTerm
+from engine.identity.permissions import (
+    BAD_ASSIGNED_FIELD,
+    BAD_SCOPE_EXPR,
+    ActorLike,
+    FormAccess,
+    ScopeTerm,
+)
 from engine.storage.form_tables import SYSTEM_COLUMNS
 from engine.storage.tables import user_departments
 
@@ -107,7 +113,9 @@ def _assigned(
     for key in fields:
         column = table.c.get(key)
         if column is None:
-            raise _bad_expr(f"assigned field {key!r} is not a column of {table.name}")
+            message = f"assigned field {key!r} is not a column of {table.name}"
+            problem = Problem(code=BAD_ASSIGNED_FIELD, path="/assigned_fields", message=message)
+            raise DefinitionError([problem])
         tests.append(_holds_user(column, user_id, dialect))
     return sa.or_(sa.false(), *tests)
 

@@ -94,9 +94,9 @@ def test_assigned_and_expr_terms() -> None:
     assert terms[1].expr_text == 'region = "north"'
 
 
-def test_assigned_needs_fields_and_fields_need_assigned() -> None:
-    with pytest.raises(ValidationError, match="assigned_fields"):
-        FormPermission.model_validate({"form": "ticket", "scope": "assigned"})
+def test_assigned_fields_default_to_assignee_and_need_assigned() -> None:
+    default = role("d", {"form": "ticket", "actions": ["read"], "scope": "assigned"})
+    assert access(default).scope("read") == (ScopeTerm("assigned", fields=("assignee",)),)
     with pytest.raises(ValidationError, match="assigned_fields"):
         FormPermission.model_validate({"form": "t", "scope": "own", "assigned_fields": ["a"]})
 

@@ -272,8 +272,11 @@ def test_expression_list_variable_when_empty(world: World) -> None:
     assert got == world.expect(lambda r: True)
 
 
-def test_expression_on_unknown_field_is_a_definition_error(world: World) -> None:
+def test_unknown_fields_are_definition_errors(world: World) -> None:
     eng = world.actor("eng")
+    with pytest.raises(DefinitionError) as info:
+        world.ids(compiled(eng, role("assigned", assigned_fields=["nope"])), eng)
+    assert info.value.problems[0].code == "identity.bad-assigned-field"
     with pytest.raises(DefinitionError) as info:
         world.ids(compiled(eng, role("expr", scope_expr="nope = 1")), eng)
     assert info.value.problems[0].code == "identity.bad-scope-expr"
