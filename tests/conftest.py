@@ -197,6 +197,8 @@ fields:
   - {key: customer_name, type: lookup, relation: customer, field: name}
   - {key: site, type: address}
   - {key: tags, type: relation, form: tag, multiple: true}
+  - {key: owner_tag, type: relation, form: tag}
+  - {key: tag_choice, type: relation, form: tag, filter: label = $record.subject}
   - key: items
     type: subform
     fields:

@@ -321,7 +321,7 @@ class RecordService:
         if not changed:
             return current.version
         new_version = store.update(
-            record_id=record_id, version=expected, changes=changed, actor=actor
+            record_id=record_id, version=expected, changes=changed, actor=actor, record=clean
         )
         after = store.get(record_id=record_id).values
         changes = _changes(definition, store.layout, current.values, after, keys=changed)

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
-from engine.errors import ConflictError, FieldError, NotFoundError, SubmissionError
+from engine.errors import ConflictError, NotFoundError
 from engine.storage._record_layout import (
     BACKREF,
     LINKS,
@@ -27,6 +27,7 @@ from engine.storage._record_layout import (
     Slot,
     build_record_layout,
 )
+from engine.storage._record_relations import MISSING_RELATION, RELATION_FILTERED, check_relations
 from engine.storage._record_sql import computed_columns, target_tables
 from engine.storage._record_values import (
     autonumber_period,
@@ -35,13 +36,11 @@ from engine.storage._record_values import (
     to_columns,
 )
 from engine.storage.conflicts import UNIQUE, translate_integrity_error
-from engine.storage.names import form_table_name
 from engine.storage.record_meta import RecordMetaStore
 from engine.storage.sqltypes import utc_now
 
 STALE_VERSION = "record.stale-version"
 UNIQUE_VIOLATION = "record.unique-violation"
-MISSING_RELATION = "record.missing-relation"
 DELETE_REFUSED = "record.delete-refused"
 NOT_FOUND = "record.not-found"
 NOT_DELETED = "record.not-deleted"
@@ -123,15 +122,24 @@ class FormRecordStore:
         return record_id
 
     def update(
-        self, *, record_id: int, version: int, changes: Mapping[str, Any], actor: int | None
+        self,
+        *,
+        record_id: int,
+        version: int,
+        changes: Mapping[str, Any],
+        actor: int | None,
+        record: Mapping[str, Any] | None = None,
     ) -> int:
         """Apply `changes` (field key → new clean value) if the record is still at `version`.
+
+        `record` is the whole record after the change (relation filters read it); by default
+        only `changes` are known.
 
         Raises:
             RecordConflict: `record.stale-version`, or a unique or relation conflict.
             NotFoundError: no live record `record_id`.
         """
-        self._check_relations(changes)
+        self._check_relations(changes, record)
         main = self._layout.main
         row = self._main_columns(changes)
         row.update(updated_at=self._clock(), updated_by=actor, version=main.c.version + 1)
@@ -289,43 +297,12 @@ class FormRecordStore:
 
     # --- relation targets ---------------------------------------------------------------------
 
-    def _check_relations(self, values: Mapping[str, Any]) -> None:
-        """Every related id must be a live record of the target form (all errors at once)."""
-        wanted: dict[str, list[tuple[str, int]]] = {}
-        for slot in self._layout.slots:
-            if slot.key in values:
-                _collect_relations(slot, values[slot.key], slot.key, wanted)
-        if not wanted:
-            return
-        live = self._live_ids(wanted)
-        errors = [
-            FieldError(loc, MISSING_RELATION, f"no live {target} record {record_id}")
-            for target, pairs in wanted.items()
-            for loc, record_id in pairs
-            if (target, record_id) not in live
-        ]
-        if errors:
-            raise SubmissionError(errors)
-
-    def _live_ids(self, wanted: Mapping[str, list[tuple[str, int]]]) -> set[tuple[str, int]]:
-        """(target, id) of the wanted records that exist and are not deleted: one query."""
-        queries = []
-        for position, (target, pairs) in enumerate(wanted.items()):
-            tables = target_tables(self._layout, target)
-            if tables is not None:
-                main: Any = tables.main
-            else:
-                name = form_table_name(self._layout.app, target)
-                main = sa.table(name, sa.column("id"), sa.column("deleted_at"))
-            ids = sorted({record_id for _, record_id in pairs})
-            queries.append(
-                sa.select(sa.literal(position).label("target"), main.c.id.label("id")).where(
-                    main.c.id.in_(ids), main.c.deleted_at.is_(None)
-                )
-            )
-        query = queries[0] if len(queries) == 1 else sa.union_all(*queries)
-        targets = list(wanted)
-        return {(targets[int(t)], int(i)) for t, i in self._conn.execute(query)}
+    def _check_relations(
+        self, values: Mapping[str, Any], record: Mapping[str, Any] | None = None
+    ) -> None:
+        check_relations(
+            self._conn, self._layout, values, record=record or values, now=self._clock()
+        )
 
     def related_values(self, *, names: Iterable[str], ids: Mapping[str, int]) -> dict[str, Any]:
         """Values of related records that expressions read, in one query.
@@ -562,23 +539,6 @@ def written_children(layout: RecordLayout, values: Mapping[str, Any]) -> dict[st
     return out
 
 
-def _collect_relations(
-    slot: Slot, value: Any, loc: str, wanted: dict[str, list[tuple[str, int]]]
-) -> None:
-    if value is None:
-        return
-    if slot.kind == STORED and slot.target is not None:
-        wanted.setdefault(slot.target, []).append((loc, int(value)))
-    elif slot.kind == LINKS and slot.target is not None:
-        for index, item in enumerate(value):
-            wanted.setdefault(slot.target, []).append((f"{loc}/{index}", int(item)))
-    elif slot.kind == SUBFORM:
-        for index, row in enumerate(value):
-            for child in slot.rows:
-                if child.key in row:
-                    _collect_relations(child, row[child.key], f"{loc}/{index}/{child.key}", wanted)
-
-
 def _labelled(computed: Mapping[str, Any]) -> list[sa.Label[Any]]:
     labels: list[sa.Label[Any]] = []
     for key, value in computed.items():
@@ -623,6 +583,7 @@ __all__ = [
     "MISSING_RELATION",
     "NOT_DELETED",
     "NOT_FOUND",
+    "RELATION_FILTERED",
     "STALE_VERSION",
     "SYSTEM_FIELDS",
     "UNIQUE_VIOLATION",

@@ -247,3 +247,33 @@ def test_expressions_read_related_records(service: RecordService) -> None:
             actor=None,
             data={"device": blocked.id},
         )
+
+
+def test_relation_filter_is_enforced_on_write(service: RecordService) -> None:
+    match = _create(service, "tag", {"label": "Printer"}).record
+    other = _create(service, "tag", {"label": "Scanner"}).record
+    ticket = _create(service, "ticket", {"subject": "Printer", "tag_choice": match.id}).record
+    with pytest.raises(SubmissionError) as caught:
+        _create(service, "ticket", {"subject": "Printer", "tag_choice": other.id})
+    assert [(e.loc, e.code) for e in caught.value.errors] == [
+        ("tag_choice", "record.relation-filtered")
+    ]
+    with pytest.raises(SubmissionError) as caught:  # the filter reads a field that changes
+        service.update(
+            app="rec",
+            form="ticket",
+            record_id=ticket.id,
+            version=1,
+            actor=None,
+            data={"subject": "Scanner"},
+        )
+    assert caught.value.errors[0].code == "record.relation-filtered"
+    changed = service.update(
+        app="rec",
+        form="ticket",
+        record_id=ticket.id,
+        version=1,
+        actor=None,
+        data={"subject": "Scanner", "tag_choice": other.id},
+    ).record
+    assert changed.values["tag_choice"] == other.id
