@@ -19,6 +19,7 @@ from engine.errors import FieldError, SubmissionError
 
 Encoding = Literal["utf-8", "gb18030", "auto"]
 SNIFF_BYTES = 64 * 1024
+XLSX_CELL_LIMIT = 32_767  # Excel's limit; openpyxl cuts longer text to it when reading
 MAX_CELL_CHARS = 16 * 1024 * 1024
 
 
@@ -173,6 +174,12 @@ def _xlsx_rows(rows: Iterator[tuple[Any, ...]], width: int) -> Iterator[SourceRo
         if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
             continue
         padded = tuple(cells) + (None,) * max(0, width - len(cells))
+        if any(isinstance(c, str) and len(c) >= XLSX_CELL_LIMIT for c in padded):
+            message = f"a cell of row {number} reaches the XLSX limit of {XLSX_CELL_LIMIT} "
+            message += "characters and may have been cut: import this data from CSV"
+            error = FieldError(loc=f"rows/{number}", code="transfer.cell-too-long", message=message)
+            yield SourceRow(number=number, cells=padded[:width], error=error)
+            continue
         yield _sized_row(number, padded, width)
 
 
