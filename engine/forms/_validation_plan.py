@@ -83,6 +83,8 @@ class FormPlan:
     conditional: tuple[FieldPlan, ...]
     numeric: tuple[str, ...]  # fields whose canonical value is a Decimal
     scalars: tuple[str, ...]  # stored fields other than subforms
+    defaults: Mapping[str, Any]  # constant defaults of every input field (None when absent)
+    default_exprs: tuple[FieldPlan, ...]  # input fields with a default_expr, in field order
 
 
 _cache: OrderedDict[int, tuple[CompiledForm, FormPlan]] = OrderedDict()
@@ -123,7 +125,12 @@ def _build(form: CompiledForm) -> FormPlan:
     numeric = tuple(key for key, plan in fields.items() if isinstance(plan.field, _NUMERIC))
     scalars = tuple(key for key, plan in fields.items() if plan.stored and key not in subforms)
     groups = _groups(fields)
-    return FormPlan(fields, subforms, form.formula_order, rollups, *groups, numeric, scalars)
+    inputs = [plan for plan in groups[0] if not plan.retired]
+    defaults = {plan.key: None if plan.retired else plan.default for plan in groups[0]}
+    exprs = tuple(plan for plan in inputs if plan.default_expr is not None)
+    return FormPlan(
+        fields, subforms, form.formula_order, rollups, *groups, numeric, scalars, defaults, exprs
+    )
 
 
 def _groups(

@@ -194,13 +194,17 @@ class _Run:
             env[key] = [self._row(rows_plan, row, from_input) for row in rows]
 
     def _defaults(self) -> None:
-        env = self.env
-        for plan in self.plan.inputs:
+        """Constant defaults first, then default expressions in field order, which see them."""
+        env, sent, bad = self.env, self.sent, self.bad
+        self.base = base = dict(self.plan.defaults)
+        for key, value in base.items():
+            if value is not None and key not in sent and key not in bad:
+                env[key] = value
+        for plan in self.plan.default_exprs:
             key = plan.key
-            default = None if plan.retired else self._default(plan, env)
-            self.base[key] = default
-            if key not in self.sent and key not in self.bad:
-                env[key] = default
+            base[key] = value = self._default(plan, env)
+            if key not in sent and key not in bad:
+                env[key] = value
 
     def _default(self, plan: FieldPlan, env: Mapping[str, Any]) -> Any:
         if plan.default_expr is None:
