@@ -8,7 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import bundles, forms, health, record_lists, record_transfer, records, schemas
+from api.routes import (
+    audit,
+    auth,
+    bundles,
+    forms,
+    health,
+    org,
+    record_lists,
+    record_transfer,
+    records,
+    schemas,
+)
+from api.security import install_security_handlers
 from engine import __version__
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
@@ -38,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, schemas, bundles, forms):
+    install_security_handlers(app)
+    for module in (health, schemas, bundles, forms, auth, org, audit):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(record_transfer.router, prefix="/api/v1")  # before records: /records/export
     app.include_router(record_lists.router, prefix="/api/v1")  # before records: /records/count

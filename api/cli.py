@@ -64,8 +64,12 @@ def init(settings: Settings) -> None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with _step(f"migrating {settings.resolved_database_url()}"):
-        created = initialise(settings=settings)
-    click.echo("created user admin" if created else "database is up to date")
+        password = initialise(settings=settings)
+    if password is None:
+        click.echo("database is up to date")
+    else:
+        click.echo(f"created user admin with password {password}")
+        click.echo("it is shown only now: sign in and change it", err=True)
 
 
 @cli.command()
@@ -166,6 +170,166 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
     open_database(settings).dispose()  # an embedded database is ready without a separate init
     app = create_app(settings)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port)
+
+
+# --- users and roles (helper "auth") ------------------------------------------------------------
+
+
+@contextmanager
+def _unit(settings: Settings) -> Iterator[Any]:
+    from engine.installer import open_database
+    from engine.storage.uow import UnitOfWork
+
+    db = open_database(settings)
+    try:
+        with UnitOfWork(db) as uow:
+            yield uow
+    except EngineError as err:
+        _fail(err)
+    finally:
+        db.dispose()
+
+
+def _password_policy(settings: Settings) -> Any:
+    from engine.identity.sessions import SignInPolicy
+
+    return SignInPolicy.from_settings(settings).passwords
+
+
+@cli.group()
+def user() -> None:
+    """Manage users: add, list, disable, passwd."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", help="Display name (default: the username).")
+@click.option("--email", default=None)
+@click.option("--admin", is_flag=True, help="Grant the global admin role.")
+@click.pass_obj
+def user_add(
+    settings: Settings, username: str, display_name: str | None, email: str | None, admin: bool
+) -> None:
+    """Add a user with a generated password, printed once."""
+    from engine.identity.accounts import create_user, grant_role
+    from engine.identity.passwords import generate_password
+
+    password = generate_password()
+    with _unit(settings) as uow:
+        created = create_user(
+            uow=uow,
+            actor=None,
+            username=username,
+            display_name=display_name or username,
+            email=email,
+            password=password,
+            policy=_password_policy(settings),
+        )
+        if admin:
+            grant_role(uow=uow, actor=None, app=None, role="admin", user_id=created.id)
+        uow.commit()
+    click.echo(f"created user {username} with password {password}")
+
+
+@user.command("list")
+@click.pass_obj
+def user_list(settings: Settings) -> None:
+    """List users: id, username, status, display name."""
+    with _unit(settings) as uow:
+        for record in uow.users.list_users():
+            click.echo(f"{record.id}\t{record.username}\t{record.status}\t{record.display_name}")
+
+
+@user.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable instead.")
+@click.pass_obj
+def user_disable(settings: Settings, username: str, enable: bool) -> None:
+    """Disable a user (sessions end, tokens stop working); --enable reverses it."""
+    from engine.identity.accounts import set_user_active
+
+    with _unit(settings) as uow:
+        target = uow.users.get_by_username(username=username)
+        set_user_active(uow=uow, actor=None, user_id=target.id, active=enable)
+        uow.commit()
+    click.echo(f"{'enabled' if enable else 'disabled'} {username}")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.pass_obj
+def user_passwd(settings: Settings, username: str, password: str) -> None:
+    """Set a user's password (prompted); their sessions end."""
+    from engine.identity.accounts import set_password
+
+    with _unit(settings) as uow:
+        target = uow.users.get_by_username(username=username)
+        set_password(
+            uow=uow,
+            actor=None,
+            user_id=target.id,
+            password=password,
+            policy=_password_policy(settings),
+        )
+        uow.commit()
+    click.echo(f"password of {username} changed")
+
+
+@cli.group()
+def role() -> None:
+    """Grant and revoke roles: ROLE is APP.KEY, or `admin` for the global admin role."""
+
+
+def _grant_args(
+    uow: Any, role_name: str, username: str | None, department: str | None
+) -> dict[str, Any]:
+    app, _, key = role_name.rpartition(".")
+    args: dict[str, Any] = {"app": app or None, "role": key}
+    if (username is None) == (department is None):
+        raise click.UsageError("give exactly one of --user or --department")
+    if username is not None:
+        args["user_id"] = uow.users.get_by_username(username=username).id
+    else:
+        found = uow.departments.find_by_key(key=department)
+        if found is None:
+            raise click.UsageError(f"no department {department!r}")
+        args["department_id"] = found.id
+    return args
+
+
+@role.command("grant")
+@click.argument("role_name", metavar="ROLE")
+@click.option("--user", "username", default=None)
+@click.option("--department", default=None, help="Department key (reaches sub-departments).")
+@click.pass_obj
+def role_grant(
+    settings: Settings, role_name: str, username: str | None, department: str | None
+) -> None:
+    """Grant ROLE to a user or a department."""
+    from engine.identity.accounts import grant_role
+
+    with _unit(settings) as uow:
+        grant_role(uow=uow, actor=None, **_grant_args(uow, role_name, username, department))
+        uow.commit()
+    click.echo(f"granted {role_name} to {username or department}")
+
+
+@role.command("revoke")
+@click.argument("role_name", metavar="ROLE")
+@click.option("--user", "username", default=None)
+@click.option("--department", default=None)
+@click.pass_obj
+def role_revoke(
+    settings: Settings, role_name: str, username: str | None, department: str | None
+) -> None:
+    """Revoke ROLE from a user or a department."""
+    from engine.identity.accounts import revoke_role
+
+    with _unit(settings) as uow:
+        done = revoke_role(uow=uow, actor=None, **_grant_args(uow, role_name, username, department))
+        uow.commit()
+    click.echo(f"revoked {role_name}" if done else "no such grant")
 
 
 def main() -> None:

@@ -75,22 +75,33 @@ def open_database(settings: Settings) -> sa.Engine:
     return engine
 
 
-def initialise(*, settings: Settings) -> bool:
-    """Migrate the database and create the `admin` user if missing; True if it was created."""
+def initialise(*, settings: Settings) -> str | None:
+    """Migrate the database and create the `admin` user if missing.
+
+    Returns the admin's generated password (to print once) when the user was created, else None.
+    """
+    from engine.identity.accounts import create_user, grant_role
+    from engine.identity.passwords import generate_password
+    from engine.identity.sessions import SignInPolicy
+
     engine = open_database(settings)
     try:
         with UnitOfWork(engine) as uow:
             if uow.users.find_by_username(username=ADMIN_USERNAME) is not None:
-                return False
-            uow.users.create(username=ADMIN_USERNAME, display_name="Administrator")
-            uow.audit.record(
-                action="user.create",
-                target_kind="user",
-                target_key=ADMIN_USERNAME,
-                detail={"by": "init"},
+                return None
+            password = generate_password()
+            policy = SignInPolicy.from_settings(settings).passwords
+            user = create_user(
+                uow=uow,
+                actor=None,
+                username=ADMIN_USERNAME,
+                display_name="Administrator",
+                password=password,
+                policy=policy,
             )
+            grant_role(uow=uow, actor=None, app=None, role="admin", user_id=user.id)
             uow.commit()
-            return True
+            return password
     finally:
         engine.dispose()
 
