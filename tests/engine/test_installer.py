@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.bundles import definition_digest, load_bundle
-from engine.errors import ConflictError
+from engine.errors import ConflictError, DefinitionError
 from engine.installer import export_app, import_bundle
 from engine.storage import UnitOfWork
 
@@ -114,11 +114,11 @@ def test_changed_form_adds_columns_and_a_version_and_keeps_removed_fields(
         ] == []
 
 
-def test_failed_apply_leaves_nothing_behind(
+def test_duplicates_refuse_a_new_unique_field_before_anything_changes(
     migrated_engine: sa.Engine, uow_factory: UowFactory, pack: Path
 ) -> None:
     import_bundle(db=migrated_engine, bundle=load_bundle(pack))
-    with migrated_engine.begin() as conn:  # duplicates that a new unique field must refuse
+    with migrated_engine.begin() as conn:
         for _ in range(2):
             conn.execute(
                 sa.text(
@@ -130,22 +130,73 @@ def test_failed_apply_leaves_nothing_behind(
     text = customer.read_text(encoding="utf-8").replace(
         "    required: true\n", "    required: true\n    unique: true\n", 1
     )
-    customer.write_text(text + "description: changed\n", encoding="utf-8")
-    ticket = pack / "forms" / "ticket.yaml"
-    ticket.write_text(ticket.read_text(encoding="utf-8") + "  - [subject]\n", encoding="utf-8")
+    customer.write_text(text, encoding="utf-8")
 
-    with pytest.raises(ConflictError):
+    with pytest.raises(DefinitionError) as info:
         import_bundle(db=migrated_engine, bundle=load_bundle(pack))
 
+    assert [(p.source, p.path) for p in info.value.problems] == [
+        ("forms/customer.yaml", "/fields/0/unique")
+    ]
     with uow_factory() as uow:
-        for key in ("customer", "ticket"):
-            assert (
-                uow.definitions.get_current(app="service_desk", kind="forms", key=key).version == 1
-            )
+        current = uow.definitions.get_current(app="service_desk", kind="forms", key="customer")
+        assert current.version == 1
+
+
+# A real database failure in the middle of the apply: after the tables changed, when the first
+# definition version is written. Both databases must roll the DDL back with everything else.
+_FAIL_ON_PUBLISH = {
+    "sqlite": [
+        "CREATE TRIGGER fail_publish BEFORE INSERT ON definition_versions "
+        "BEGIN SELECT RAISE(ABORT, 'publish refused by test trigger'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION fail_publish() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'publish refused by test trigger'; END $$",
+        "CREATE TRIGGER fail_publish BEFORE INSERT ON definition_versions "
+        "FOR EACH ROW EXECUTE FUNCTION fail_publish()",
+    ],
+}
+_DROP_TRIGGER = {
+    "sqlite": ["DROP TRIGGER fail_publish"],
+    "postgresql": [
+        "DROP TRIGGER fail_publish ON definition_versions",
+        "DROP FUNCTION fail_publish()",
+    ],
+}
+
+
+def test_a_failure_during_apply_leaves_nothing_behind(
+    migrated_engine: sa.Engine, uow_factory: UowFactory, pack: Path, backend: str
+) -> None:
+    import_bundle(db=migrated_engine, bundle=load_bundle(pack))
+    ticket = pack / "forms" / "ticket.yaml"
+    text = ticket.read_text(encoding="utf-8")
+    ticket.write_text(
+        text.replace("  - key: cost\n", "  - key: urgency\n    type: rating\n  - key: cost\n"),
+        encoding="utf-8",
+    )
+    (pack / "forms" / "part.yaml").write_text(
+        "key: part\nlabel: Part\nfields:\n  - {key: name, type: text}\n", encoding="utf-8"
+    )
+    with migrated_engine.begin() as conn:
+        for statement in _FAIL_ON_PUBLISH[backend]:
+            conn.execute(sa.text(statement))
+    try:
+        with pytest.raises((sa.exc.DBAPIError, ConflictError), match="refused by test trigger"):
+            import_bundle(db=migrated_engine, bundle=load_bundle(pack))
+    finally:
+        with migrated_engine.begin() as conn:
+            for statement in _DROP_TRIGGER[backend]:
+                conn.execute(sa.text(statement))
+
+    tables = _tables(migrated_engine)
+    assert "service_desk__part" not in tables
+    assert "urgency" not in _columns(migrated_engine, "service_desk__ticket")
+    with uow_factory() as uow:
+        current = uow.definitions.get_current(app="service_desk", kind="forms", key="ticket")
+        assert current.version == 1
         assert len(uow.audit.query(action="bundle.import")) == 1
-    with migrated_engine.connect() as conn:
-        names = {i["name"] for i in sa.inspect(conn).get_indexes("service_desk__ticket")}
-    assert not [n for n in names if n.endswith("subject")]
 
 
 def test_export_round_trips_the_installed_app(
