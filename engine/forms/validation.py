@@ -277,19 +277,29 @@ class _Run:
             if key in self.sent and not _blank(self.sent[key]) and self.sent[key] != self.base[key]:
                 self.error(key, "submission.hidden-field", f"{key!r} is hidden and takes no value")
             if self.env.get(key) != self.base.get(key):
-                self.env[key] = self.base.get(key)
+                self.env[key] = self._restored(key)
                 changed = True
         for key, rows_plan in self.plan.subforms.items():
             self._row_visibility(key, rows_plan)
         if changed:
             self.compute()
 
+    def _restored(self, key: str) -> Any:
+        """The value a hidden field keeps: the stored one (its default on create)."""
+        value = self.base.get(key)
+        rows_plan = self.plan.subforms.get(key)
+        if rows_plan is None:
+            return value
+        return [self._row(rows_plan, row, False) for row in value or ()]  # copies, never aliases
+
     def _row_visibility(self, key: str, rows_plan: RowsPlan) -> None:
+        """Hidden cells of the rows sent in this submission may not hold a value."""
         hidden_rows: list[set[str]] = []
+        sent = key in self.sent and key not in self.hidden
         for index, row in enumerate(self.env[key]):
             scope = ChainMap(row, self.env)
             hidden = {plan.key for plan in rows_plan.conditional if not self._visible(plan, scope)}
-            for name in hidden:
+            for name in hidden if sent else ():
                 if not rows_plan.fields[name].computed and not _blank(row.get(name)):
                     loc = f"{key}/{index}/{name}"
                     self.error(loc, "submission.hidden-field", f"{name!r} is hidden here")

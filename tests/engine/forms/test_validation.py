@@ -395,3 +395,32 @@ def test_a_record_read_can_be_sent_back_whole(order: CompiledForm) -> None:
     changed = {**read, "items": [{"sku": "A", "qty": 1, "price": 5}], "total": 5, "lines": 1}
     assert validate_submission(order, changed, current=stored, context=CONTEXT)["average"] == 5
     assert errors_of(order, {**read, "total": 99}, stored) == [("total", "submission.read-only")]
+
+
+def test_hidden_subform_keeps_its_rows_and_inputs_are_not_mutated() -> None:
+    spec = {
+        "key": "job",
+        "label": "Job",
+        "fields": [
+            {"type": "boolean", "key": "itemised"},
+            {
+                "type": "subform",
+                "key": "lines",
+                "visible_if": "itemised",
+                "fields": [
+                    {"type": "number", "key": "qty"},
+                    {"type": "text", "key": "note", "visible_if": "qty > 5"},
+                    {"type": "formula", "key": "twice", "expr": "qty * 2", "result_type": "number"},
+                ],
+            },
+        ],
+    }
+    form = compile_form(FormSpec.model_validate(spec))
+    rows = [{"qty": 1, "note": "kept from an older rule"}]
+    stored = {"itemised": True, "lines": rows}
+    record = validate_submission(form, {"itemised": False}, current=stored, context=CONTEXT)
+    assert record["lines"] == [{"qty": 1, "note": "kept from an older rule", "twice": 2}]
+    assert rows == [{"qty": 1, "note": "kept from an older rule"}]  # the caller's dicts
+    assert errors_of(form, {"itemised": True, "lines": [{"qty": 1, "note": "x"}]}) == [
+        ("lines/0/note", "submission.hidden-field")
+    ]
