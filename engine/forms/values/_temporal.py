@@ -60,7 +60,10 @@ def _date(field: f.DateField, raw: Any, run: Coercion) -> dt.date | None:
 def _aware(value: dt.datetime, zone: str) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone))
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as err:  # year 1 or 9999 pushed out of range by the offset
+        raise InvalidValue("submission.out-of-range", "the date is out of range") from err
 
 
 def _datetime(field: f.DatetimeField, raw: Any, run: Coercion) -> dt.datetime | None:

@@ -143,6 +143,8 @@ BAD = [
     ("date", {"min": "2026-01-01"}, "2025-12-31", "v", "submission.out-of-range"),
     ("datetime", {}, "yesterday", "v", "submission.invalid-datetime"),
     ("time", {}, "25:00", "v", "submission.invalid-time"),
+    ("datetime", {}, "9999-12-31T23:00:00-05:00", "v", "submission.out-of-range"),
+    ("datetime", {}, "0001-01-01T00:00:00+05:00", "v", "submission.out-of-range"),
     (
         "date_range",
         {},
