@@ -231,3 +231,90 @@ def records_app(
 
     import_bundle(db=migrated_engine, bundle=load_bundle(records_bundle_dir))
     return "rec"
+
+
+# --- identity fixtures (helper "auth") ---------------------------------------------------------
+#
+# `make_user(username, *, password=..., admin=False, departments=(), roles=())` commits a user
+#            (roles as "app.key" strings, departments as ids) and returns its `UserRecord`.
+# `auth_settings` settings for an app under test: cheap argon2, non-Secure cookies are not
+#            needed because clients use https://testserver.
+# `admin_client` a TestClient signed in as an admin (cookie session); its CSRF token is sent on
+#            every request. `login(client, username, password)` signs any client in.
+
+TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_user(uow_factory: Callable[[], UnitOfWork]) -> Callable[..., object]:
+    from engine.identity.accounts import create_user, grant_role, set_membership
+    from engine.identity.passwords import PasswordPolicy
+
+    policy = PasswordPolicy(time_cost=1, memory_kib=8 * 1024)
+
+    def make(
+        username: str,
+        *,
+        password: str | None = TEST_PASSWORD,
+        admin: bool = False,
+        departments: tuple[int, ...] = (),
+        roles: tuple[str, ...] = (),
+    ) -> object:
+        with uow_factory() as uow:
+            user = create_user(
+                uow=uow,
+                actor=None,
+                username=username,
+                display_name=username.title(),
+                password=password,
+                policy=policy,
+            )
+            for department_id in departments:
+                set_membership(
+                    uow=uow, actor=None, department_id=department_id, user_id=user.id, member=True
+                )
+            grants = [(None, "admin")] if admin else []
+            grants += [tuple(r.split(".", 1)) for r in roles]  # type: ignore[misc]
+            for app, key in grants:
+                grant_role(uow=uow, actor=None, app=app, role=key, user_id=user.id)
+            uow.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def auth_settings(migrated_engine: sa.Engine, tmp_path: Path) -> object:
+    from engine.settings import Settings
+
+    return Settings(
+        database_url=migrated_engine.url.render_as_string(hide_password=False),
+        data_dir=tmp_path,
+        max_upload_bytes=2_000_000,
+        password_time_cost=1,
+        password_memory_kib=8 * 1024,
+    )
+
+
+def login(client: TestClient, username: str, password: str = TEST_PASSWORD) -> str:
+    """Sign `client` in and make it send the CSRF token; returns the token."""
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    csrf = str(response.json()["csrf_token"])
+    client.headers["X-CSRF-Token"] = csrf
+    return csrf
+
+
+@pytest.fixture
+def admin_client(
+    uow_factory: Callable[[], UnitOfWork], make_user: Callable[..., object], auth_settings: object
+) -> Iterator[TestClient]:
+    """A client signed in as `root`, an admin, over https (the session cookie is Secure)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    make_user("root", admin=True)
+    with TestClient(create_app(auth_settings), base_url="https://testserver") as test_client:  # type: ignore[arg-type]
+        login(test_client, "root")
+        yield test_client
