@@ -296,7 +296,9 @@ def test_scope_sql_compares_bare_columns(world: World) -> None:
     where = scope_condition(access, world.table, actor=agent, dialect="postgresql", now=NOW)
     sql = str(where.compile(dialect=sa.dialects.postgresql.dialect()))  # type: ignore[union-attr]
     assert "perm__case.owner_id = %(param_1)s" in sql
-    assert "perm__case.owner_id IN (SELECT user_departments.user_id" in sql
+    assert "perm__case.owner_id = ANY (array((SELECT user_departments.user_id" in sql
+    sqlite = scope_condition(access, world.table, actor=agent, dialect="sqlite", now=NOW)
+    assert "owner_id IN (SELECT user_departments.user_id" in str(sqlite)
 
 
 # --- single records, batches and field masks -------------------------------------------------
