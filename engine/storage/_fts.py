@@ -24,6 +24,8 @@ SEARCHED_TYPES = frozenset(
     ("text", "textarea", "rich_text", "email", "phone", "url", "autonumber")
 )  # fmt: skip
 _TRIGRAM_MIN = 3
+MAX_TERMS = 10
+_SIMPLE = "'simple'::regconfig"
 
 
 def searched_columns(form: Any, tables: FormTables) -> tuple[str, ...]:
@@ -69,35 +71,29 @@ def ensure_search_index(conn: sa.Connection, *, form: Any, tables: FormTables) -
 
 def _ensure_postgresql(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> None:
     name = table.name
-    wanted = {f"{name[:40]}_tsv_{_suffix(columns)}", f"{name[:40]}_trgm_{_suffix(columns)}"}
+    kind = "trgm" if has_trigram(conn) else "tsv"
+    index = f"{name[:40]}_{kind}_{_suffix(columns)}"
     found = conn.execute(
         sa.text("SELECT indexname FROM pg_indexes WHERE tablename = :t AND indexname LIKE :p"),
         {"t": name, "p": f"{name[:40]}\\_%"},
     ).scalars()
-    for stale in {n for n in found if "_tsv_" in n or "_trgm_" in n} - wanted:
+    for stale in {n for n in found if "_tsv_" in n or "_trgm_" in n} - {index}:
         conn.execute(sa.text(f'DROP INDEX IF EXISTS "{stale}"'))
     if not columns:
         return
     doc = _compiled(conn, search_document(table, columns))
-    conn.execute(
-        sa.text(
-            f'CREATE INDEX IF NOT EXISTS "{name[:40]}_tsv_{_suffix(columns)}" ON "{name}" '
-            f"USING gin (to_tsvector('simple'::regconfig, {doc}))"
-        )
-    )
-    if has_trigram(conn):
-        conn.execute(
-            sa.text(
-                f'CREATE INDEX IF NOT EXISTS "{name[:40]}_trgm_{_suffix(columns)}" ON "{name}" '
-                f"USING gin (({doc}) gin_trgm_ops)"
-            )
-        )
+    using = f"(({doc}) gin_trgm_ops)" if kind == "trgm" else f"(to_tsvector({_SIMPLE}, {doc}))"
+    conn.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "{index}" ON "{name}" USING gin {using}'))
+
+
+def trigram_installed(conn: sa.Connection) -> bool:
+    query = sa.text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+    return conn.execute(query).first() is not None
 
 
 def has_trigram(conn: sa.Connection) -> bool:
     """Whether pg_trgm is installed, installing it if this role may (in a savepoint)."""
-    query = sa.text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
-    if conn.execute(query).first() is not None:
+    if trigram_installed(conn):
         return True
     try:
         with conn.begin_nested():
@@ -151,30 +147,45 @@ def has_fts_table(conn: sa.Connection, table: str) -> bool:
     return conn.execute(query, {"n": fts_table_name(table)}).first() is not None
 
 
-def search_condition(
-    conn: sa.Connection, table: Any, columns: Sequence[str], text: str, *, fts: bool
-) -> ColumnElement[bool]:
-    """Rows whose searched text holds `text` (case-insensitive), as a bound-parameter condition.
+def search_terms(text: str) -> list[str]:
+    """The lower-cased, space-separated terms of a search (at most `MAX_TERMS`)."""
+    return text.lower().split()[:MAX_TERMS]
 
-    `table` is the form's main table (or an alias); `fts` says the SQLite FTS table exists.
+
+def search_condition(
+    conn: sa.Connection, table: Any, columns: Sequence[str], text: str, *, index: str | None
+) -> ColumnElement[bool]:
+    """Rows whose searched text holds every term of `text` (case-insensitive, any order).
+
+    `table` is the form's main table; `index` the search index in place: "trgm" or "tsv" on
+    PostgreSQL, "fts" on SQLite, None for none (a scan).
     """
-    if not columns:
+    terms = search_terms(text)
+    if not columns or not terms:
         return sa.false()
-    needle = text.strip().lower()
     if conn.dialect.name == "postgresql":
         doc = search_document(table, columns)
-        words = sa.func.to_tsvector(sa.literal_column("'simple'::regconfig"), doc).op("@@")(
-            sa.func.plainto_tsquery(sa.literal_column("'simple'::regconfig"), needle)
-        )
-        # One bound pattern, backslash-escaped (PostgreSQL's default LIKE escape), so the
-        # planner sees a constant pattern and can use the trigram index.
-        return sa.or_(words, doc.like(like_pattern(needle)))
-    if fts and len(needle) >= _TRIGRAM_MIN:
-        phrase = '"' + needle.replace('"', '""') + '"'
-        fts_name = fts_table_name(table.name if isinstance(table, sa.Table) else table.element.name)
-        match = sa.text(f'SELECT rowid FROM "{fts_name}" WHERE "{fts_name}" MATCH :phrase')
-        return table.c.id.in_(match.bindparams(phrase=phrase))
-    return sa.or_(*(table.c[name].icontains(needle, autoescape=True) for name in columns))
+        if index == "tsv":  # words only: no pg_trgm for substrings
+            query = sa.func.plainto_tsquery(sa.literal_column(_SIMPLE), " ".join(terms))
+            return sa.func.to_tsvector(sa.literal_column(_SIMPLE), doc).op("@@")(query)
+        # One bound, backslash-escaped pattern per term (PostgreSQL's default LIKE escape),
+        # so the planner sees constant patterns and ANDs the trigram index scans.
+        return sa.and_(*(doc.like(like_pattern(term)) for term in terms))
+    if index == "fts" and all(len(term) >= _TRIGRAM_MIN for term in terms):
+        phrases = " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        fts_name = fts_table_name(table.name)
+        match = sa.text(f'SELECT rowid FROM "{fts_name}" WHERE "{fts_name}" MATCH :phrases')
+        return table.c.id.in_(match.bindparams(phrases=phrases))
+    return sa.and_(
+        *(sa.or_(*(table.c[c].icontains(term, autoescape=True) for c in columns)) for term in terms)
+    )
+
+
+def search_index(conn: sa.Connection, table: str) -> str | None:
+    """Which search index serves `table`: "trgm", "tsv", "fts" or None."""
+    if conn.dialect.name == "postgresql":
+        return "trgm" if trigram_installed(conn) else "tsv"
+    return "fts" if has_fts_table(conn, table) else None
 
 
 __all__ = [
@@ -186,5 +197,8 @@ __all__ = [
     "like_pattern",
     "search_condition",
     "search_document",
+    "search_index",
+    "search_terms",
+    "trigram_installed",
     "searched_columns",
 ]

@@ -46,7 +46,7 @@ from engine.forms.listing import (
     resolve_field,
 )
 from engine.forms.spec import FormSpec
-from engine.storage._fts import has_fts_table, search_condition, searched_columns
+from engine.storage._fts import search_condition, search_index, searched_columns
 from engine.storage.form_tables import FormTables, form_tables
 
 EXACT_COUNT_LIMIT = 10_000
@@ -158,9 +158,9 @@ class _Compiler:
         if query.filter_expr is not None:
             clauses.append(self.expression(query))
         if query.search is not None:
-            fts = self.dialect == "sqlite" and has_fts_table(self.conn, main.name)
-            text = query.search
-            clauses.append(search_condition(self.conn, main, self.target.searched, text, fts=fts))
+            index = search_index(self.conn, main.name)
+            columns, text = self.target.searched, query.search
+            clauses.append(search_condition(self.conn, main, columns, text, index=index))
         clauses.extend(extra)
         return clauses
 
@@ -362,24 +362,7 @@ def select_page(
         if key.ref.via is not None
     ]
     statement = sa.select(target.main, *keys).select_from(builder.source()).where(*where)
-    if query.search is not None and conn.dialect.name == "postgresql":
-        return _fenced(builder, statement, query)
     return statement.order_by(*builder.order(query.sort)).limit(query.limit + 1)
-
-
-def _fenced(builder: _Compiler, statement: sa.Select[Any], query: ListQuery) -> sa.Select[Any]:
-    """Sort and cut the matching rows outside an `OFFSET 0` fence.
-
-    Planned together with the LIMIT, a search that matches few rows walks the sort index and
-    runs the text test on every row it meets; fenced, the GIN indexes find the rows first.
-    """
-    rows = statement.offset(0).subquery("hits")
-    columns = [
-        rows.c[f"_k{i}"] if key.ref.via is not None else rows.c[builder.column(key.ref).name]
-        for i, key in enumerate(query.sort)
-    ]
-    ordered = builder.order(query.sort, [*columns, rows.c.id])
-    return sa.select(rows).order_by(*ordered).limit(query.limit + 1)
 
 
 def fetch_page(
