@@ -155,7 +155,7 @@ class FormRecordStore:
 
     def soft_delete(self, *, record_id: int, actor: int | None, version: int | None = None) -> int:
         """Mark the record deleted after applying `on_delete` of every relation to it."""
-        self._apply_references(record_id)
+        self._apply_references(record_id, actor)
         main = self._layout.main
         where = [main.c.id == record_id, main.c.deleted_at.is_(None)]
         if version is not None:
@@ -347,7 +347,7 @@ class FormRecordStore:
 
     # --- integrity on delete ------------------------------------------------------------------
 
-    def _apply_references(self, record_id: int) -> None:
+    def _apply_references(self, record_id: int, actor: int | None) -> None:
         refusing: list[dict[str, Any]] = []
         for reference in self._layout.references:
             if reference.on_delete == "refuse":
@@ -359,7 +359,7 @@ class FormRecordStore:
             )
         for reference in self._layout.references:
             if reference.on_delete == "clear":
-                self._clear(reference, record_id)
+                self._clear(reference, record_id, actor)
 
     def _referencing(self, ref: Reference, record_id: int) -> list[dict[str, Any]]:
         owner, table = ref.owner, ref.table
@@ -375,14 +375,39 @@ class FormRecordStore:
         ids = sorted(int(v) for v in self._conn.execute(query.limit(100)).scalars())
         return [{"form": ref.form, "field": ref.field, "id": value} for value in ids]
 
-    def _clear(self, ref: Reference, record_id: int) -> None:
+    def _clear_column(self, ref: Reference, record_id: int, actor: int | None) -> None:
+        """Null the referencing column of live records, bumping their version, with history."""
+        table = ref.table
+        statement = (
+            sa.update(table)
+            .where(table.c[ref.column] == record_id, table.c.deleted_at.is_(None))
+            .values(
+                {
+                    ref.column: None,
+                    "version": table.c.version + 1,
+                    "updated_at": self._clock(),
+                    "updated_by": actor,
+                }
+            )
+            .returning(table.c.id, table.c.version)
+        )
+        meta = RecordMetaStore(self._conn, app=self._layout.app, form=ref.form, clock=self._clock)
+        for changed_id, version in self._conn.execute(statement).all():
+            meta.add_history(
+                record_id=int(changed_id),
+                version=int(version),
+                action="update",
+                changes={ref.field: [record_id, None]},
+                actor=actor,
+            )
+
+    def _clear(self, ref: Reference, record_id: int, actor: int | None = None) -> None:
         table = ref.table
         match = table.c[ref.column] == record_id
         if ref.is_link:
             self._conn.execute(sa.delete(table).where(match))
         elif ref.parent_column is None:
-            values = {ref.column: None, "version": table.c.version + 1, "updated_at": self._clock()}
-            self._conn.execute(sa.update(table).where(match).values(values))
+            self._clear_column(ref, record_id, actor)
         else:
             self._conn.execute(sa.update(table).where(match).values({ref.column: None}))
 

@@ -277,3 +277,16 @@ def test_relation_filter_is_enforced_on_write(service: RecordService) -> None:
         data={"subject": "Scanner", "tag_choice": other.id},
     ).record
     assert changed.values["tag_choice"] == other.id
+
+
+def test_on_delete_clear_writes_history_of_the_cleared_record(service: RecordService) -> None:
+    device = _create(service, "device", {"serial": "D-9"}).record
+    ticket = _create(service, "ticket", {"subject": "T", "device": device.id}).record
+    service.delete(app="rec", form="device", record_id=device.id, actor=None)
+    record = service.get(app="rec", form="ticket", record_id=ticket.id).record
+    assert (record.values["device"], record.version) == (None, 2)
+    assert _history(service, "ticket", ticket.id)[-1] == (
+        "update",
+        2,
+        {"device": [device.id, None]},
+    )
