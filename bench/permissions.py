@@ -11,6 +11,7 @@ over the teams. Indexes a deployment adds for this: (created_at, id) for the def
 others. Then times, with the engine's own code paths:
   list    fetch_page, 25 rows sorted by created_at desc (no filter)
   report  SELECT status, count(*) … GROUP BY status
+  count   count_records, exact (scoped counts must not be whole-table estimates)
 each without a scope (an admin) and with the scope compiled from a role for a team agent
 (department: ~1/24 of the rows) and a regional lead (department_tree: ~1/6).
 """
@@ -41,7 +42,7 @@ from engine.installer import import_bundle
 from engine.registry import DefinitionRegistry
 from engine.storage import UnitOfWork
 from engine.storage.database import create_database_engine
-from engine.storage.form_queries import QueryTarget, fetch_page, query_target
+from engine.storage.form_queries import QueryTarget, count_records, fetch_page, query_target
 from engine.storage.identity import DepartmentStore, UserStore
 from engine.storage.migrate import upgrade_database
 from engine.storage.permission_sql import scope_conditions
@@ -224,14 +225,24 @@ def _measure(engine: sa.Engine, target: QueryTarget, repeat: int) -> None:
             report_ms = _timed(
                 lambda report=report: conn.execute(report).all(), max(5, repeat // 5)
             )
+            count_ms = _timed(lambda e=extra: _count(conn, target, query, now, e), 5)
             base.setdefault("list", list_ms)
             base.setdefault("report", report_ms)
             print(
                 f"{label:<26} rows in scope {seen:>9}  compile {compile_us:6.0f} us  "
                 f"list {list_ms:7.2f} ms (x{list_ms / base['list']:.2f})  "
-                f"report {report_ms:8.2f} ms (x{report_ms / base['report']:.2f})"
+                f"report {report_ms:8.2f} ms (x{report_ms / base['report']:.2f})  "
+                f"exact count {count_ms:8.2f} ms"
             )
         _explain(conn, main, dialect, now, agent)
+
+
+def _count(conn: sa.Connection, target: QueryTarget, query: Any, now: Any, extra: Any) -> int:
+    # Scoped counts are exact: a planner estimate would be computed from the whole table.
+    found = count_records(
+        conn, target=target, query=query, now=now, extra_conditions=extra, exact_limit=10**9
+    )
+    return found.value
 
 
 def _explain(conn: sa.Connection, main: sa.Table, dialect: str, now: Any, agent: Actor) -> None:

@@ -25,6 +25,7 @@ _LEVELS: tuple[FieldAccess, ...] = ("hidden", "read", "edit")
 DEFAULT_ASSIGNED = ("assignee",)
 DENIED = "identity.permission-denied"
 HIDDEN_FIELD = "identity.hidden-field"
+NOT_EDITABLE = "identity.field-not-editable"
 BAD_SCOPE_EXPR = "identity.bad-scope-expr"
 BAD_ASSIGNED_FIELD = "identity.bad-assigned-field"
 
@@ -112,6 +113,10 @@ class FormAccess:
         """`keys` without the hidden ones, in order."""
         return tuple(key for key in keys if not self.is_hidden(key))
 
+    def strip(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` (a record's field values) without the hidden fields."""
+        return {key: value for key, value in values.items() if not self.is_hidden(key)}
+
     def narrow(self, mask: Mapping[str, str]) -> FormAccess:
         """This access with each field of `mask` lowered to at most its level there.
 
@@ -142,7 +147,9 @@ def compile_form_access(
         return admin_access(app=app, form=form)
     grants = [p for role in roles for p in role.permissions if _names(p.form, app, form)]
     actions = frozenset(a for p in grants for a in p.actions)
-    scopes = {action: _union(p for p in grants if action in p.actions) for action in actions}
+    scopes: dict[str, tuple[ScopeTerm, ...]] = {
+        action: _union(p for p in grants if action in p.actions) for action in actions
+    }
     scopes.pop("create", None)
     readers = [p for p in grants if "read" in p.actions]
     return FormAccess(
@@ -157,7 +164,7 @@ def compile_form_access(
 
 def admin_access(*, app: str, form: str) -> FormAccess:
     """Every action on every record, every field editable."""
-    scopes = {action: (ALL,) for action in ACTIONS if action != "create"}
+    scopes: dict[str, tuple[ScopeTerm, ...]] = {a: (ALL,) for a in ACTIONS if a != "create"}
     return FormAccess(
         app=app,
         form=form,
@@ -174,6 +181,19 @@ def require(access: FormAccess, action: str) -> None:
     if not access.can(action):
         raise PermissionDenied(
             f"no {action!r} permission on {access.app}.{access.form}", code=DENIED
+        )
+
+
+def require_writable(access: FormAccess, keys: Iterable[str]) -> None:
+    """Refuse a create or update that sends fields the actor may not edit.
+
+    Hidden fields are refused like read-only ones (`identity.field-not-editable`): a write
+    must not be a way to probe or overwrite what the actor cannot see.
+    """
+    refused = sorted({key for key in keys if not access.can_edit(key)})
+    if refused:
+        raise PermissionDenied(
+            f"fields you may not change: {', '.join(refused)}", code=NOT_EDITABLE
         )
 
 
@@ -314,6 +334,7 @@ __all__ = [
     "DEFAULT_ASSIGNED",
     "DENIED",
     "HIDDEN_FIELD",
+    "NOT_EDITABLE",
     "ActorLike",
     "FormAccess",
     "ScopeTerm",
@@ -324,4 +345,5 @@ __all__ = [
     "require",
     "require_visible_fields",
     "require_visible_query",
+    "require_writable",
 ]

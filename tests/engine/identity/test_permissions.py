@@ -23,6 +23,7 @@ from engine.identity.permissions import (
     require,
     require_visible_fields,
     require_visible_query,
+    require_writable,
 )
 from engine.identity.spec import FormPermission, RoleSpec
 
@@ -237,3 +238,13 @@ def test_require_visible_fields() -> None:
     require_visible_fields(access(VIEWER), ["subject", "owner", "created_at"])
     with pytest.raises(PermissionDenied):
         require_visible_fields(access(VIEWER), ["subject", "cost"])
+
+
+def test_require_writable_and_strip() -> None:
+    got = access(VIEWER, ENGINEER).narrow({"subject": "read"})
+    require_writable(got, ["notes", "cost_center"])
+    for keys in (["subject"], ["cost"], ["notes", "subject"]):
+        with pytest.raises(PermissionDenied) as info:
+            require_writable(access(VIEWER).narrow({}), keys)
+        assert info.value.code == "identity.field-not-editable"
+    assert access(VIEWER).strip({"cost": 1, "subject": "s"}) == {"subject": "s"}
