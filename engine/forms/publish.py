@@ -98,7 +98,7 @@ def publish_form(
             raise _stale(app, spec.key, base_version, plan.version_from)
         if dry_run or plan.is_noop:
             return plan
-        uow.definitions.publish(
+        result = uow.definitions.publish(
             app=app,
             kind=KIND,
             key=spec.key,
@@ -106,6 +106,9 @@ def publish_form(
             digest=definition_digest(spec),
             actor=actor,
         )
+        if result.version.version != plan.version_to:
+            # another publish committed after this plan was made: the plan is out of date
+            raise _stale(app, spec.key, plan.version_from, result.version.version - 1)
         apply_form_table_plan(uow.conn, table_plan)
         uow.audit.record(
             action="form.publish",
@@ -239,7 +242,7 @@ def _option_sets(uow: UnitOfWork, app: str) -> dict[str, OptionSetSpec]:
         stored = uow.bundle_files.get(app=app, path=OPTION_SETS_FILE)
     except NotFoundError:
         return {}
-    value, problems = parse_document(OPTION_SETS_FILE, stored.content, BundleLimits())
+    value, problems = parse_document(OPTION_SETS_FILE, stored.content or b"", BundleLimits())
     parsed, more = validate_document(OptionSetsFile, OPTION_SETS_FILE, value)
     if problems or more or parsed is None:
         raise DefinitionError([*problems, *more])
@@ -299,7 +302,7 @@ def _settings(field: Any, ignored: set[str]) -> dict[str, Any]:
     return {k: v for k, v in dumped.items() if k not in ignored}
 
 
-def _stale(app: str, key: str, base: int, current: int | None) -> ConstraintConflict:
+def _stale(app: str, key: str, base: int | None, current: int | None) -> ConstraintConflict:
     return ConstraintConflict(
         f"form {app}.{key} is at version {current}, not {base}: reload and publish again",
         code=STALE,

@@ -196,7 +196,8 @@ def _datetime_to_date(value: Any, target: Target) -> date:
     local = aware.astimezone(_zone(target.old_spec))
     if local.time() != time(0):
         raise Refused("storage.value-out-of-range")
-    return local.date()
+    day: date = local.date()
+    return day
 
 
 def _date_to_text(value: Any, target: Target) -> str:
@@ -378,7 +379,7 @@ def _lost_by_sql(
     return LostValues(code=code, ids=tuple(int(i) for i in ids), total=int(total))
 
 
-def _batches(conn: sa.Connection, table: sa.Table, name: str) -> Iterator[list[sa.Row[Any]]]:
+def _batches(conn: sa.Connection, table: sa.Table, name: str) -> Iterator[list[tuple[Any, Any]]]:
     """Non-null values of column `name` by ascending id, `BATCH_SIZE` rows at a time."""
     last: int | None = None
     while True:
@@ -388,7 +389,7 @@ def _batches(conn: sa.Connection, table: sa.Table, name: str) -> Iterator[list[s
         rows = conn.execute(query.order_by(table.c.id).limit(BATCH_SIZE)).all()
         if not rows:
             return
-        yield list(rows)
+        yield [(row[0], row[1]) for row in rows]
         last = int(rows[-1][0])
 
 

@@ -298,9 +298,12 @@ class _Diff:
     def table(self, table: sa.Table) -> tuple[list[Step], list[RetireColumn], list[Problem]]:
         reflected = {c["name"]: c for c in self.inspector.get_columns(table.name)}
         targets = self._foreign_targets(table.name)
-        indexes = {i["name"]: i["column_names"] for i in self.inspector.get_indexes(table.name)}
+        indexes = {
+            str(i["name"]): [str(c) for c in i["column_names"]]
+            for i in self.inspector.get_indexes(table.name)
+        }
         index_names = set(indexes)
-        index_names |= {u["name"] for u in self.inspector.get_unique_constraints(table.name)}
+        index_names |= {str(u["name"]) for u in self.inspector.get_unique_constraints(table.name)}
         steps: list[Step] = []
         problems: list[Problem] = []
         for column in table.columns:
@@ -407,7 +410,7 @@ class _Diff:
         The values are compared as they are stored now (a type change comes later).
         """
         table = sa.Table(
-            str(index.table.name),
+            str(getattr(index.table, "name", "")),
             sa.MetaData(),
             *(sa.Column(name, column["type"]) for name, column in reflected.items()),
         )
