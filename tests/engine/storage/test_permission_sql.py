@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.bundles import load_bundle
-from engine.errors import DefinitionError, NotFoundError
+from engine.errors import DefinitionError, NotFoundError, PermissionDenied
 from engine.identity.permissions import FormAccess, compile_form_access
 from engine.identity.spec import RoleSpec
 from engine.installer import import_bundle
@@ -337,3 +337,40 @@ def test_field_mask_columns(world: World) -> None:
     with world.engine.connect() as conn:
         rows = conn.execute(sa.select(*field_mask_columns(access, world.table))).mappings().all()
     assert rows and all("cost" not in row for row in rows)
+
+
+# --- through the list engine ---------------------------------------------------------------
+
+
+def test_list_engine_pages_and_counts_only_the_scope(world: World) -> None:
+    from engine.forms.compiler import compile_form
+    from engine.forms.listing import build_list_query
+    from engine.identity.permissions import require_visible_query
+    from engine.storage.form_queries import count_records, fetch_page, query_target
+
+    spec = _case_spec()
+    form = compile_form(spec, forms={"case": spec})
+    target = query_target(app="perm", form=form, forms={"case": spec})
+    agent = world.actor("agent")
+    access = compiled(agent, role("department_tree", fields={"cost": "hidden"}))
+    query = build_list_query(form, forms={"case": spec}, sort=["-id"], limit=200)
+    require_visible_query(access, query)
+    with world.engine.connect() as conn:
+        extra = [scope_condition(access, target.main, actor=agent, dialect=conn.dialect.name,
+                                 now=NOW)]  # fmt: skip
+        page = fetch_page(conn, target=target, query=query, now=NOW, extra_conditions=extra)
+        count = count_records(conn, target=target, query=query, now=NOW, extra_conditions=extra)
+    expected = world.expect(lambda r: r["_owner"] in ("agent", "eng", "eng2"))
+    assert [row["id"] for row in page.items] == sorted(expected, reverse=True)
+    assert count.value == len(expected) and count.exact
+    sorted_by_cost = build_list_query(form, forms={"case": spec}, sort=["cost"])
+    with pytest.raises(PermissionDenied):
+        require_visible_query(access, sorted_by_cost)
+
+
+def _case_spec() -> Any:
+    import yaml
+
+    from engine.forms.spec import FormSpec
+
+    return FormSpec.model_validate(yaml.safe_load(BUNDLE["forms/case.yaml"]))
