@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import DatabaseDep
 from api.security import AdminActorDep, sign_in_policy
 from engine.identity import accounts
+from engine.identity.actor import Actor
 from engine.labels import Label
 from engine.storage.records import DepartmentRecord, UserRecord
 from engine.storage.uow import UnitOfWork
@@ -205,7 +207,9 @@ def remove_member(
     return _membership(db, actor, department_id, user_id, member=False)
 
 
-def _membership(db: Any, actor: Any, department_id: int, user_id: int, *, member: bool) -> Response:
+def _membership(
+    db: sa.Engine, actor: Actor, department_id: int, user_id: int, *, member: bool
+) -> Response:
     with UnitOfWork(db) as uow:
         if member and user_id in uow.departments.list_members(department_id=department_id):
             return Response(status_code=204)
