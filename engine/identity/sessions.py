@@ -95,6 +95,7 @@ def sign_in(
         None if user is None else user.password_hash, password
     )
     if user is None or not matches or user.status != "active":
+        failures.prune(before=uow.clock() - policy.window, username=username, client=client)
         failures.add(username=username, client=client)
         uow.audit.record(
             action="auth.login-failed",

@@ -190,8 +190,14 @@ class LoginFailureStore:
     def clear(self, *, username: str) -> None:
         self._conn.execute(sa.delete(login_failures).where(login_failures.c.username == username))
 
-    def prune(self, *, before: datetime) -> int:
-        result = self._conn.execute(sa.delete(login_failures).where(login_failures.c.at < before))
+    def prune(self, *, before: datetime, username: str, client: str) -> int:
+        """Forget failures older than `before` of this username and client (index-backed)."""
+        result = self._conn.execute(
+            sa.delete(login_failures).where(
+                sa.or_(login_failures.c.username == username, login_failures.c.client == client),
+                login_failures.c.at < before,
+            )
+        )
         return int(result.rowcount)
 
 
