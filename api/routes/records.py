@@ -18,10 +18,15 @@ from pydantic import BaseModel, Field
 from api.errors import PROBLEM_JSON, problem_body, status_for
 from api.schemas import problem_responses
 from engine.errors import EngineError, FieldError, SubmissionError
-from engine.forms.service import BulkReport, RecordResult, RecordService
+from engine.forms.service import (
+    BulkReport,
+    CommentRecord,
+    HistoryEntry,
+    RecordConflict,
+    RecordResult,
+    RecordService,
+)
 from engine.registry import DefinitionRegistry
-from engine.storage.form_records import RecordConflict
-from engine.storage.record_meta import CommentRecord, HistoryEntry
 
 router = APIRouter(tags=["records"])
 

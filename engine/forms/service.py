@@ -25,13 +25,18 @@ from engine.errors import (
     SubmissionError,
 )
 from engine.registry import DefinitionRegistry, FormDefinition
-from engine.storage._record_layout import COMPUTED, LINKS, PARTS, STORED, SUBFORM, RecordLayout
 from engine.storage.conflicts import UNIQUE, ConstraintConflict
 from engine.storage.form_records import (
+    COMPUTED,
+    LINKS,
+    PARTS,
     STALE_VERSION,
+    STORED,
+    SUBFORM,
     SYSTEM_FIELDS,
     FormRecordStore,
     RecordConflict,
+    RecordLayout,
     StoredRecord,
     build_record_layout,
     written_children,
@@ -584,6 +589,9 @@ __all__ = [
     "IDEMPOTENCY_MISMATCH",
     "BulkItem",
     "BulkReport",
+    "CommentRecord",
+    "HistoryEntry",
+    "RecordConflict",
     "RecordResult",
     "RecordService",
     "field_json",

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine.errors import ConflictError, NotFoundError
 from engine.storage._record_layout import (
     BACKREF,
+    COMPUTED,
     LINKS,
     PARTS,
     STORED,
@@ -604,6 +605,12 @@ def _plain(value: Any) -> Any:
 
 
 __all__ = [
+    "BACKREF",
+    "COMPUTED",
+    "LINKS",
+    "PARTS",
+    "STORED",
+    "SUBFORM",
     "DELETE_REFUSED",
     "MISSING_RELATION",
     "NOT_DELETED",
