@@ -179,6 +179,20 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return statistics.median(runs), runs[int(len(runs) * 0.95) - 1]
 
 
+def _paired(a: Callable[[], Any], b: Callable[[], Any], repeat: int) -> tuple[Any, Any]:
+    """Time `a` and `b` alternately (the host is shared: load changes hit both alike)."""
+    for _ in range(5):
+        a()
+        b()
+    runs: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for fn, out in ((a, runs[0]), (b, runs[1])):
+            started = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - started) * 1000)
+    return tuple((statistics.median(r), sorted(r)[int(len(r) * 0.95) - 1]) for r in runs)  # type: ignore[return-value]
+
+
 def _report(label: str, median: float, p95: float, base: float | None = None) -> None:
     ratio = f"  ratio {median / base:5.2f}x" if base else ""
     print(f"{label:<28} median {median:7.2f} ms  p95 {p95:7.2f} ms{ratio}")
@@ -209,13 +223,13 @@ def _compare(engine: sa.Engine, target: Any, repeat: int) -> str:
         later = engine_page(cursor)
         last = later.items[0]
         previous = engine_page(None)  # noqa: F841  (warm)
-        engine_first = _timed(engine_page, repeat)
-        sql_first = _timed(sql_page, repeat)
+        sql_first, engine_first = _paired(sql_page, engine_page, repeat)
         _report("sql    first page", *sql_first)
         _report("engine first page", *engine_first, base=sql_first[0])
         anchor = _anchor(conn, later.items[0]["id"])
-        sql_later = _timed(lambda: sql_page(anchor), repeat)
-        engine_later = _timed(lambda: engine_page(cursor), repeat)
+        sql_later, engine_later = _paired(
+            lambda: sql_page(anchor), lambda: engine_page(cursor), repeat
+        )
         _report("sql    page 5 (keyset)", *sql_later)
         _report("engine page 5 (cursor)", *engine_later, base=sql_later[0])
         del last
@@ -258,7 +272,7 @@ def _api(url: str, data_dir: Path, repeat: int) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as client:
-            for _ in range(100):
+            for _ in range(600):  # the import takes seconds on a loaded host
                 try:
                     client.get("/api/v1/health")
                     break
@@ -297,6 +311,7 @@ def main() -> None:
     parser.add_argument("--no-search", action="store_true", help="skip the search indexes")
     parser.add_argument("--no-api", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="keep the data of an earlier run")
+    parser.add_argument("--api-only", action="store_true", help="with --reuse: only the API")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -309,7 +324,8 @@ def main() -> None:
             _load(engine, args.rows)
         target = _prepare(engine)
         _indexes(engine, target, not args.no_search)
-        _compare(engine, target, args.repeat)
+        if not args.api_only:
+            _compare(engine, target, args.repeat)
         engine.dispose()
         if not args.no_api:
             _api(url, Path(tmp), args.repeat)
