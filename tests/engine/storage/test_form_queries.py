@@ -385,3 +385,15 @@ def test_tables_survive_injection(world: World) -> None:
         assert (
             conn.execute(sa.select(sa.func.count()).select_from(world.target.main)).scalar() == ROWS
         )
+
+
+def test_search_without_trigrams_matches_words(world: World, backend: str) -> None:
+    from engine.storage._fts import search_condition
+
+    if backend != "postgresql":
+        pytest.skip("the tsvector fallback is PostgreSQL's")
+    table = world.target.main
+    with world.engine.connect() as conn:
+        condition = search_condition(conn, table, world.target.searched, "JAM paper", index="tsv")
+        found = conn.execute(sa.select(table.c.id).where(condition).order_by(table.c.id))
+        assert [row[0] for row in found] == [r["id"] for r in world.rows if r["notes"]]
