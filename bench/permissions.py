@@ -13,7 +13,9 @@ others. Then times, with the engine's own code paths:
   report  SELECT status, count(*) … GROUP BY status
   count   count_records, exact (scoped counts must not be whole-table estimates)
 each without a scope (an admin) and with the scope compiled from a role for a team agent
-(department: ~1/24 of the rows) and a regional lead (department_tree: ~1/6).
+(department: ~1/24 of the rows) and a regional lead (department_tree: ~1/6). Every timed call
+compiles the access and the scope first, as a request does; the cases run in turns (medians),
+so load from other processes hits them alike.
 """
 
 from __future__ import annotations
@@ -183,15 +185,18 @@ def _role(key: str) -> RoleSpec:
     return RoleSpec.model_validate({"key": key, "label": key, "permissions": [ROLES[key]]})
 
 
-def _timed(fn: Callable[[], Any], repeat: int) -> float:
-    for _ in range(3):
+def _interleaved(fns: list[Callable[[], Any]], repeat: int, pick: Any = None) -> list[float]:
+    """Median ms (or `pick` of the runs) of each of `fns`, run in turns so that load from
+    elsewhere hits all alike."""
+    for fn in fns:
         fn()
-    runs = []
+    runs: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - started) * 1000)
-    return statistics.median(runs)
+        for fn, times in zip(fns, runs, strict=True):
+            started = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - started) * 1000)
+    return [(pick or statistics.median)(times) for times in runs]
 
 
 def _measure(engine: sa.Engine, target: QueryTarget, repeat: int) -> None:
@@ -202,37 +207,41 @@ def _measure(engine: sa.Engine, target: QueryTarget, repeat: int) -> None:
              ("department_tree (region)", agent, "region_lead")]  # fmt: skip
     query = build_list_query(target.form, forms=target.forms, sort=["-created_at"], limit=25)
     main = target.main
-    base: dict[str, float] = {}
     with engine.connect() as conn:
         dialect = conn.dialect.name
-        for label, actor, role in cases:
-            started = time.perf_counter()
+
+        def scope(actor: Actor, role: str | None) -> list[Any]:
             access = _access(actor, role)
-            extra = scope_conditions(access, main, actor=actor, dialect=dialect, now=now)
-            compile_us = (time.perf_counter() - started) * 1e6
+            return scope_conditions(access, main, actor=actor, dialect=dialect, now=now)
 
-            def page(extra: Any = extra) -> Any:
-                return fetch_page(conn, target=target, query=query, now=now, extra_conditions=extra)
+        def page(actor: Actor, role: str | None) -> Any:
+            # per request: compile the access and the scope, then fetch the page
+            extra = scope(actor, role)
+            return fetch_page(conn, target=target, query=query, now=now, extra_conditions=extra)
 
-            report = (
-                sa.select(main.c.status, sa.func.count())
-                .where(main.c.deleted_at.is_(None), *extra)
-                .group_by(main.c.status)
-            )
-            rows = conn.execute(report).all()
-            seen = sum(count for _, count in rows)
-            list_ms = _timed(page, repeat)
-            report_ms = _timed(
-                lambda report=report: conn.execute(report).all(), max(5, repeat // 5)
-            )
-            count_ms = _timed(lambda e=extra: _count(conn, target, query, now, e), 5)
-            base.setdefault("list", list_ms)
-            base.setdefault("report", report_ms)
+        def report(actor: Actor, role: str | None) -> Any:
+            where = [main.c.deleted_at.is_(None), *scope(actor, role)]
+            statement = sa.select(main.c.status, sa.func.count()).where(*where)
+            return conn.execute(statement.group_by(main.c.status)).all()
+
+        def count(actor: Actor, role: str | None) -> int:
+            return _count(conn, target, query, now, scope(actor, role))
+
+        compile_us = [_interleaved([lambda a=a, r=r: scope(a, r)], 200)[0] * 1000
+                      for _, a, r in cases]  # fmt: skip
+        seen = [sum(n for _, n in report(a, r)) for _, a, r in cases]
+        pages = [lambda a=a, r=r: page(a, r) for _, a, r in cases]
+        lists = _interleaved(pages, repeat)
+        fastest = _interleaved(pages, repeat, pick=min)
+        reports = _interleaved([lambda a=a, r=r: report(a, r) for _, a, r in cases], 7)
+        counts = _interleaved([lambda a=a, r=r: count(a, r) for _, a, r in cases], 5)
+        for i, (label, _, _) in enumerate(cases):
             print(
-                f"{label:<26} rows in scope {seen:>9}  compile {compile_us:6.0f} us  "
-                f"list {list_ms:7.2f} ms (x{list_ms / base['list']:.2f})  "
-                f"report {report_ms:8.2f} ms (x{report_ms / base['report']:.2f})  "
-                f"exact count {count_ms:8.2f} ms"
+                f"{label:<26} rows in scope {seen[i]:>9}  compile {compile_us[i]:5.0f} us  "
+                f"list {lists[i]:6.2f} ms (x{lists[i] / lists[0]:.2f}; "
+                f"min {fastest[i]:5.2f} ms x{fastest[i] / fastest[0]:.2f})  "
+                f"report {reports[i]:7.2f} ms (x{reports[i] / reports[0]:.2f})  "
+                f"exact count {counts[i]:7.2f} ms"
             )
         _explain(conn, main, dialect, now, agent)
 

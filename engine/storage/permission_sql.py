@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,8 +56,40 @@ def scope_condition(
     terms = access.scope(action)
     if access.is_unrestricted(action):
         return None
-    conditions = [_term(term, table, actor, dialect, now) for term in terms]
+    if any(term.kind == "expr" for term in terms):
+        conditions = [_term(term, table, actor, dialect, now) for term in terms]
+        return sa.or_(sa.false(), *conditions)
+    departments = frozenset(actor.department_ids)
+    subtree = frozenset(actor.subtree_department_ids)
+    return _fixed_condition(terms, table, dialect, actor.user_id, departments, subtree)
+
+
+@lru_cache(maxsize=2048)
+def _fixed_condition(
+    terms: tuple[ScopeTerm, ...],
+    table: sa.Table,
+    dialect: str,
+    user_id: int | None,
+    departments: frozenset[int],
+    subtree: frozenset[int],
+) -> ColumnElement[bool]:
+    # Without an expression the condition depends only on these values, and SQLAlchemy
+    # clauses are immutable: requests of the same user (or department) share one, which saves
+    # building it (a third of a short list request) each time.
+    actor = _Values(user_id, departments, subtree)
+    conditions = [_term(term, table, actor, dialect, _NO_CLOCK) for term in terms]
     return sa.or_(sa.false(), *conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class _Values:
+    user_id: int | None
+    department_ids: frozenset[int]
+    subtree_department_ids: frozenset[int]
+    is_admin: bool = False
+
+
+_NO_CLOCK = datetime(1970, 1, 1, tzinfo=UTC)  # terms other than expr never read the clock
 
 
 def scope_conditions(
