@@ -38,6 +38,8 @@ class DesiredSchema:
     field_specs: dict[str, Any] = field(default_factory=dict)
     # unique index name → the pointer that asks for it ("/fields/3/unique", "/unique/0")
     unique_paths: dict[str, str] = field(default_factory=dict)
+    # JSON pointer of a field → the table it sits in (also for fields without a column)
+    field_tables: dict[str, str] = field(default_factory=dict)
 
 
 def _system_columns() -> list[sa.Column[Any]]:
@@ -73,6 +75,7 @@ class _TableBuilder:
         self.child_tables: dict[str, sa.Table] = {}
         self.field_specs: dict[str, Any] = {}
         self.unique_paths: dict[str, str] = {}
+        self.field_tables: dict[str, str] = {}
 
     def resolve(self, form_ref: str) -> str:
         return form_table_name(self.app, form_ref)
@@ -119,6 +122,7 @@ class _TableBuilder:
                 self.owners[(name, column.name)] = path
             names = [column.name for column in storage.columns]
             self.field_specs[path] = spec
+            self.field_tables[path] = name
             by_field[str(spec.key)] = names
             if names:
                 self.field_columns[scope + str(spec.key)] = tuple(names)
@@ -192,6 +196,7 @@ def build_desired_schema(app: str, form: Any, related_forms: Sequence[Any] = ())
         child_tables=builder.child_tables,
         field_specs=builder.field_specs,
         unique_paths=builder.unique_paths,
+        field_tables=builder.field_tables,
     )
 
 

@@ -339,7 +339,7 @@ def _semantics_changed(old_spec: Any | None, new_spec: Any) -> bool:
     """Same column type, but the field means something else (text → select, a lower max)."""
     if old_spec is None:
         return False
-    if field_type(old_spec) != field_type(new_spec):
+    if field_type(old_spec) != field_type(new_spec) or value_kind(old_spec) != value_kind(new_spec):
         return True
     if field_type(new_spec) == "rating":
         return int(getattr(new_spec, "max", 5)) < int(getattr(old_spec, "max", 5))

@@ -275,7 +275,12 @@ def _previous_fields(
     if previous is None:
         return {}
     schema = build_desired_schema(app, previous, related_forms)
-    return {place: schema.field_specs[path] for place, path in schema.owners.items()}
+    # a field without a column of its own name (a multiple relation) is found by its key
+    by_key = {
+        (schema.field_tables[path], str(spec.key)): spec
+        for path, spec in schema.field_specs.items()
+    }
+    return by_key | {place: schema.field_specs[path] for place, path in schema.owners.items()}
 
 
 class _Diff:

@@ -125,6 +125,25 @@ CONVERSIONS = [
         [date(2024, 1, 2)],
     ),
     ("date-text", field("v", "date"), field("v", "text"), [date(2024, 1, 2)], ["2024-01-02"]),
+    (
+        "date-textarea",
+        field("v", "date"),
+        field("v", "textarea"),
+        [date(2024, 1, 2)],
+        ["2024-01-02"],
+    ),
+    ("text-email", field("v", "text"), field("v", "email"), ["a@b.cn"], ["a@b.cn"]),
+    ("text-phone", field("v", "textarea"), field("v", "phone"), ["+86 10 1234"], ["+86 10 1234"]),
+    ("text-url", field("v", "text"), field("v", "url"), ["https://x.cn"], ["https://x.cn"]),
+    ("url-text", field("v", "url"), field("v", "text"), ["https://x.cn"], ["https://x.cn"]),
+    ("text-percent", field("v", "text"), field("v", "percent"), ["12.5"], [Decimal("12.5000")]),
+    (
+        "formula-text",
+        field("v", "formula", expr="1", result_type="text"),
+        field("v", "textarea"),
+        ["x"],
+        ["x"],
+    ),
 ]
 
 
@@ -163,6 +182,30 @@ def test_single_user_becomes_multiple_and_back(conn: sa.Connection) -> None:
     assert read(conn, back, "v") == [ann, bob, None]
     foreign = sa.inspect(conn).get_foreign_keys("tc__item")
     assert any(fk["constrained_columns"] == ["v"] for fk in foreign)
+
+
+def test_single_department_becomes_multiple(conn: sa.Connection) -> None:
+    from engine.storage.identity import DepartmentStore
+
+    sales = DepartmentStore(conn).create(key="tc-sales", name="Sales").id
+    old, new = field("v", "department"), field("v", "department", multiple=True)
+    values, _ = change(conn, old, new, [sales, None])
+    assert values == [[sales], None]
+
+
+def test_multiple_relation_cannot_become_single_again(conn: sa.Connection) -> None:
+    customer = FormSpec.model_validate(
+        {"key": "customer", "label": "C", "fields": [field("name", "text")]}
+    )
+    publish(conn, customer)
+    single = form(field("who", "relation", form="customer"))
+    multiple = form(field("who", "relation", form="customer", multiple=True))
+    publish(conn, single)
+    publish(conn, multiple, previous=single)
+    plan = plan_form_table(conn, app=APP, form=single, previous=multiple)
+    assert [(p.code, p.path) for p in plan.problems] == [
+        ("storage.type-change-unsupported", "/fields/0/type")
+    ]
 
 
 def test_multiple_users_with_two_ids_cannot_become_single(conn: sa.Connection) -> None:
