@@ -185,8 +185,13 @@ def _expression(
         "$user.department_tree": sorted(actor.subtree_department_ids),
     }
     columns: dict[str, Sql] = {column.name: column for column in table.c}
+    # composite parts as forms spell them elsewhere: `site.province` for `site__province`
+    columns.update({c.name.replace("__", ".", 1): c for c in table.c if "__" in c.name})
     columns["owner"] = table.c.owner_id
-    columns["$user.id"] = sa.bindparam(None, actor.user_id, type_=sa.Integer)
+    user_id = sa.bindparam(None, actor.user_id, type_=sa.Integer)
+    columns["$user.id"] = columns["$user"] = user_id
+    name = getattr(actor, "display_name", None) or getattr(actor, "username", None)
+    columns["$user.name"] = sa.bindparam(None, name, type_=sa.String)
     root = _expand_lists(expr.root, lists, columns)
     try:
         return compile_filter(replace(expr, root=root), columns, dialect=dialect, now=now)

@@ -252,10 +252,13 @@ def test_actor_without_user_or_departments(world: World) -> None:
         ("team not in ($user.departments)", lambda w, r: r["team"] != w.depts["north"]),
         ("cost >= 50 AND site__province = \"北京市\"",
          lambda w, r: r["cost"] >= 50 and r["site__province"] == "北京市"),
+        ("site.province = \"上海市\" AND owner <> $user",
+         lambda w, r: r["site__province"] == "上海市" and r["_owner"] != "eng"),
         (f'subject = "{INJECTION}"', lambda w, r: r["subject"] == INJECTION),
         ("subject = \"' OR 1=1 --\"", lambda w, r: False),
     ],
-    ids=["text", "owner", "or", "in-list", "not-in-list", "and", "injection", "injection-2"],
+    ids=["text", "owner", "or", "in-list", "not-in-list", "and", "part", "injection",
+         "injection-2"],
 )  # fmt: skip
 def test_expression_scope(world: World, expr: str, keep: Any) -> None:
     eng = world.actor("eng")
