@@ -13,7 +13,7 @@ from datetime import datetime
 from engine.errors import PermissionDenied
 from engine.identity.actor import Actor
 from engine.identity.errors import TOKEN_EXPIRED, TOKEN_INVALID, TOKEN_REVOKED, NotAuthenticated
-from engine.identity.sessions import digest
+from engine.identity.sessions import TOUCH_EVERY, digest
 from engine.storage.auth import TokenRecord, TokenStore
 from engine.storage.uow import UnitOfWork
 
@@ -76,7 +76,7 @@ def revoke_token(*, uow: UnitOfWork, actor: Actor, token_id: int) -> bool:
 
 
 def resolve_token(*, uow: UnitOfWork, token: str) -> TokenRecord:
-    """The live token record of a bearer secret; its last use is recorded.
+    """The live token record of a bearer secret; its last use is recorded (to the minute).
 
     Raises:
         NotAuthenticated: unknown (`identity.token-invalid`), revoked or expired token.
@@ -90,7 +90,8 @@ def resolve_token(*, uow: UnitOfWork, token: str) -> TokenRecord:
     now = uow.clock()
     if record.expires_at is not None and now >= record.expires_at:
         raise NotAuthenticated("the API token has expired", code=TOKEN_EXPIRED)
-    store.mark_used(token_id=record.id, at=now)
+    if record.last_used_at is None or now - record.last_used_at >= TOUCH_EVERY:
+        store.mark_used(token_id=record.id, at=now)
     return record
 
 
