@@ -104,6 +104,9 @@ def _clean_committed_data(engine: sa.Engine) -> None:
         # reflect() also pulls in the engine tables the form tables point at: drop only forms
         form_tables = [t for t in forms.sorted_tables if "__" in t.name]
         forms.drop_all(connection, tables=form_tables)
+        # the department tree points at itself: cut the links before deleting its rows
+        departments = metadata.tables["departments"]
+        connection.execute(departments.update().values(parent_id=None, head_user_id=None))
         for table in reversed(metadata.sorted_tables):
             connection.execute(table.delete())
 
