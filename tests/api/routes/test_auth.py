@@ -155,3 +155,12 @@ def test_disabled_users_cannot_sign_in_or_use_tokens(
     assert token_use.status_code == 401
     again = web.post(LOGIN, json={"username": "ann", "password": TEST_PASSWORD})
     assert again.status_code == 401 and again.json()["code"] == "identity.bad-credentials"
+
+
+def test_logout_with_a_dead_session_just_drops_cookies(web: TestClient) -> None:
+    login(web, "ann")
+    stale = {"Cookie": f"tangram_session={web.cookies['tangram_session']}"}
+    assert web.post("/api/v1/auth/logout").status_code == 204
+    assert web.get("/api/v1/auth/me", headers=stale).status_code == 401
+    response = web.post("/api/v1/auth/logout", headers=stale)
+    assert response.status_code == 204 and "tangram_session=" in response.headers["set-cookie"]
