@@ -8,7 +8,7 @@ nothing; a published one is a new definition version together with its table cha
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +35,11 @@ OPTION_SETS_FILE = "data/option_sets.yaml"
 
 @dataclass(frozen=True, slots=True)
 class FormPublishPlan:
-    """What publishing a form does: definition lines, table lines, and what refuses it."""
+    """What publishing a form does: definition lines, table lines, and what refuses it.
+
+    `version_to` is None when the definition is unchanged; its table may still need steps
+    (e.g. a table dropped by hand), which a publish then applies without a new version.
+    """
 
     app: str
     form: str
@@ -96,19 +100,10 @@ def publish_form(
             raise DefinitionError(list(plan.problems))
         if base_version is not None and base_version != plan.version_from:
             raise _stale(app, spec.key, base_version, plan.version_from)
-        if dry_run or plan.is_noop:
+        if dry_run or (plan.is_noop and table_plan.is_empty):
             return plan
-        result = uow.definitions.publish(
-            app=app,
-            kind=KIND,
-            key=spec.key,
-            body=canonical_definition(spec),
-            digest=definition_digest(spec),
-            actor=actor,
-        )
-        if result.version.version != plan.version_to:
-            # another publish committed after this plan was made: the plan is out of date
-            raise _stale(app, spec.key, plan.version_from, result.version.version - 1)
+        if not plan.is_noop:
+            _publish_definition(uow, app, spec, actor, plan)
         apply_form_table_plan(uow.conn, table_plan)
         uow.audit.record(
             action="form.publish",
@@ -118,7 +113,7 @@ def publish_form(
             detail={"version": plan.version_to, "changes": list(plan.lines)},
         )
         uow.commit()
-    return FormPublishPlan(**{**_fields(plan), "applied": True})
+    return replace(plan, applied=True)
 
 
 def list_forms(*, db: sa.Engine, app: str) -> list[DefinitionRecord]:
@@ -179,6 +174,22 @@ def purge_field(
         )
         uow.commit()
     return lines
+
+
+def _publish_definition(
+    uow: UnitOfWork, app: str, spec: FormSpec, actor: int | None, plan: FormPublishPlan
+) -> None:
+    result = uow.definitions.publish(
+        app=app,
+        kind=KIND,
+        key=spec.key,
+        body=canonical_definition(spec),
+        digest=definition_digest(spec),
+        actor=actor,
+    )
+    if result.version.version != plan.version_to:
+        # another publish committed after this plan was made: the plan is out of date
+        raise _stale(app, spec.key, plan.version_from, result.version.version - 1)
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -307,10 +318,6 @@ def _stale(app: str, key: str, base: int | None, current: int | None) -> Constra
         f"form {app}.{key} is at version {current}, not {base}: reload and publish again",
         code=STALE,
     )
-
-
-def _fields(plan: FormPublishPlan) -> dict[str, Any]:
-    return {name: getattr(plan, name) for name in FormPublishPlan.__slots__}
 
 
 __all__ = [

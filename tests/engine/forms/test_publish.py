@@ -220,3 +220,12 @@ def test_purge_drops_a_retired_field_and_is_audited(db: sa.Engine) -> None:
     with pytest.raises(DefinitionError) as nothing:
         purge_field(db=db, app=APP, form="item", field="qty", actor=None)
     assert nothing.value.problems[0].code == "storage.nothing-to-purge"
+
+
+def test_unchanged_definition_still_repairs_a_missing_table(db: sa.Engine) -> None:
+    publish_form(db=db, app=APP, spec=BASE, actor=None)
+    with db.begin() as conn:
+        conn.execute(sa.text("DROP TABLE pub__item"))
+    plan = publish_form(db=db, app=APP, spec=BASE, actor=None)
+    assert plan.is_noop and plan.applied and "+ table pub__item" in plan.lines
+    assert current_version(db) == 1 and "qty" in column_types(db)
