@@ -153,13 +153,14 @@ class RecordService:
         store: FormRecordStore,
         definition: FormDefinition,
         data: Mapping[str, Any],
+        *,
         current: Mapping[str, Any] | None,
         actor: int | None,
     ) -> dict[str, Any]:
         from engine.forms.validation import EvalContext, validate_submission
 
         context = EvalContext(now=self._clock(), actor=actor, departments=(), timezone="UTC")
-        related = self._related(store, definition, data, current)
+        related = self._related(store, definition, data, current=current)
         if current is not None:  # stored lookups may follow a relation the data changes
             current = {k: v for k, v in current.items() if k not in related}
         return validate_submission(
@@ -171,6 +172,7 @@ class RecordService:
         store: FormRecordStore,
         definition: FormDefinition,
         data: Mapping[str, Any],
+        *,
         current: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         """Values of the related records the form's expressions read (`device.model`, lookups)."""
@@ -217,7 +219,9 @@ class RecordService:
         digest = _digest(data)
         for attempt in (1, 2):
             try:
-                return self._create(app, form, data, actor, idempotency_key, digest)
+                return self._create(
+                    app, form, data, actor=actor, key=idempotency_key, digest=digest
+                )
             except ConstraintConflict as err:
                 # Another request with the same key won the race; the retry finds its record.
                 if attempt == 2 or idempotency_key is None or err.code != UNIQUE:
@@ -229,6 +233,7 @@ class RecordService:
         app: str,
         form: str,
         data: Mapping[str, Any],
+        *,
         actor: int | None,
         key: str | None,
         digest: str,
@@ -239,9 +244,15 @@ class RecordService:
                 seen = meta.find_idempotency(key=key)
                 if seen is not None:
                     return self._replay(
-                        definition, store, seen.request_digest, digest, seen.record_id
+                        definition,
+                        store,
+                        seen=seen.request_digest,
+                        digest=digest,
+                        record_id=seen.record_id,
                     )
-            clean = _writable(store.layout, self._validate(store, definition, data, None, actor))
+            clean = _writable(
+                store.layout, self._validate(store, definition, data, current=None, actor=actor)
+            )
             clean = {k: v for k, v in clean.items() if not _is_autonumber(store.layout, k)}
             record_id = store.insert(values=clean, actor=actor)
             known = written_children(store.layout, clean)
@@ -259,6 +270,7 @@ class RecordService:
         self,
         definition: FormDefinition,
         store: FormRecordStore,
+        *,
         seen: str,
         digest: str,
         record_id: int,
@@ -294,7 +306,9 @@ class RecordService:
         """
         with self._unit(app, form) as (uow, definition, store):
             _refuse_append_only(definition)
-            self._update_one(uow, definition, store, record_id, data, version, actor)
+            self._update_one(
+                uow, definition, store, record_id, data=data, version=version, actor=actor
+            )
             record = store.get(record_id=record_id)
             uow.commit()
         return RecordResult(definition, record)
@@ -305,6 +319,7 @@ class RecordService:
         definition: FormDefinition,
         store: FormRecordStore,
         record_id: int,
+        *,
         data: Mapping[str, Any],
         version: int | None,
         actor: int | None,
@@ -315,7 +330,9 @@ class RecordService:
             message = f"record {record_id} is at version {current.version}, not {expected}"
             raise RecordConflict(message, code=STALE_VERSION)
         stored = {**current.values, **{name: getattr(current, name) for name in SYSTEM_FIELDS}}
-        clean = _writable(store.layout, self._validate(store, definition, data, stored, actor))
+        clean = _writable(
+            store.layout, self._validate(store, definition, data, current=stored, actor=actor)
+        )
         changed = {
             key: value
             for key, value in clean.items()
@@ -341,7 +358,7 @@ class RecordService:
         """Soft-delete a record (refused while records that `refuse` refer to it)."""
         with self._unit(app, form) as (uow, definition, store):
             _refuse_append_only(definition)
-            self._delete_one(uow, definition, store, record_id, version, actor)
+            self._delete_one(uow, definition, store, record_id, version=version, actor=actor)
             record = store.get(record_id=record_id, include_deleted=True)
             uow.commit()
         return RecordResult(definition, record)
@@ -352,6 +369,7 @@ class RecordService:
         definition: FormDefinition,
         store: FormRecordStore,
         record_id: int,
+        *,
         version: int | None,
         actor: int | None,
     ) -> int:
@@ -417,7 +435,9 @@ class RecordService:
             uow: UnitOfWork, definition: FormDefinition, store: FormRecordStore, rid: int
         ) -> int:
             _refuse_append_only(definition)
-            return self._update_one(uow, definition, store, rid, data, expected.get(rid), actor)
+            return self._update_one(
+                uow, definition, store, rid, data=data, version=expected.get(rid), actor=actor
+            )
 
         return self._bulk(app, form, ids, step)
 
@@ -431,7 +451,7 @@ class RecordService:
             uow: UnitOfWork, definition: FormDefinition, store: FormRecordStore, rid: int
         ) -> int:
             _refuse_append_only(definition)
-            return self._delete_one(uow, definition, store, rid, None, actor)
+            return self._delete_one(uow, definition, store, rid, version=None, actor=actor)
 
         return self._bulk(app, form, ids, step)
 

@@ -173,14 +173,15 @@ def _references(
     for key, spec in sorted(forms.items()):
         own = tables[key]
         for field in spec.fields:
-            found += _field_references(key, own, field, "", target, app)
+            found += _field_references(key, own, field, scope="", target=target, app=app)
             for child in getattr(field, "fields", ()) or ():
-                found += _field_references(key, own, child, f"{field.key}.", target, app)
+                scope = f"{field.key}."
+                found += _field_references(key, own, child, scope=scope, target=target, app=app)
     return found
 
 
 def _field_references(
-    form: str, own: FormTables, field: Any, scope: str, target: str, app: str
+    form: str, own: FormTables, field: Any, *, scope: str, target: str, app: str
 ) -> list[Reference]:
     if str(field.type) != "relation" or getattr(field, "retired", False):
         return []

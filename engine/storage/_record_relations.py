@@ -50,9 +50,9 @@ def check_relations(
     wanted: dict[_Group, list[tuple[str, int]]] = {}
     for slot in layout.slots:
         if slot.key in values:
-            _collect(layout, slot, values[slot.key], slot.key, "", wanted)
+            _collect(layout, slot, values[slot.key], slot.key, scope="", wanted=wanted)
         elif _filter_reads_changed(layout, slot, values):
-            _collect(layout, slot, record.get(slot.key), slot.key, "", wanted)
+            _collect(layout, slot, record.get(slot.key), slot.key, scope="", wanted=wanted)
     if not wanted:
         return
     found = _query(conn, layout, wanted, record, now)
@@ -90,6 +90,7 @@ def _collect(
     slot: Slot,
     value: Any,
     loc: str,
+    *,
     scope: str,
     wanted: dict[_Group, list[tuple[str, int]]],
 ) -> None:
@@ -109,7 +110,9 @@ def _collect(
             for child in slot.rows:
                 if child.key in row:
                     where = f"{loc}/{index}/{child.key}"
-                    _collect(layout, child, row[child.key], where, f"{slot.key}.", wanted)
+                    _collect(
+                        layout, child, row[child.key], where, scope=f"{slot.key}.", wanted=wanted
+                    )
 
 
 def _query(
@@ -124,7 +127,7 @@ def _query(
     groups = list(wanted)
     for position, group in enumerate(groups):
         main = _target_table(layout, group.target)
-        condition = _condition(conn, layout, group, main, record, now)
+        condition = _condition(conn, layout, group, main, record=record, now=now)
         allowed = sa.literal(1) if condition is None else sa.case((condition, 1), else_=0)
         ids = sorted({record_id for _, record_id in wanted[group]})
         queries.append(
@@ -149,6 +152,7 @@ def _condition(
     layout: RecordLayout,
     group: _Group,
     main: Any,
+    *,
     record: Mapping[str, Any],
     now: datetime,
 ) -> sa.ColumnElement[bool] | None:

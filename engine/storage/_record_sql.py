@@ -35,7 +35,9 @@ def computed_columns(
         if kind == "lookup":
             out[slot.key] = _lookup(layout, slot.spec, by_key, table)
         elif kind == "rollup":
-            out[slot.key] = _rollup(layout, slot, by_key, table, scope, dialect, now)
+            out[slot.key] = _rollup(
+                layout, slot, by_key, table, scope=scope, dialect=dialect, now=now
+            )
     return out
 
 
@@ -83,6 +85,7 @@ def _rollup(
     slot: Slot,
     by_key: Mapping[str, Slot],
     table: sa.Table,
+    *,
     scope: str,
     dialect: str,
     now: datetime,
