@@ -1,13 +1,16 @@
-"""Clean field values ↔ columns and child rows, and autonumber text."""
+"""Clean field values ↔ columns and result rows, and autonumber text."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from engine.storage._record_layout import PARTS, STORED, Slot
+import sqlalchemy as sa
+
+from engine.storage._record_layout import BACKREF, LINKS, PARTS, STORED, SUBFORM, RecordLayout, Slot
 
 _NUMERIC_TYPES = frozenset({"number", "money", "percent"})
 _SEQUENCE = re.compile(r"\{(#+)\}")
@@ -71,4 +74,71 @@ def format_autonumber(pattern: str, moment: datetime, number: int) -> str:
     return _SEQUENCE.sub(lambda m: str(number).zfill(len(m.group(1))), dated, count=1)
 
 
-__all__ = ["autonumber_period", "format_autonumber", "from_columns", "to_columns"]
+def written_children(layout: RecordLayout, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Child values of a record just inserted with `values`, as a read would return them.
+
+    Subforms with computed row fields are left out (they need the database), and so is
+    nothing else: a new record has no back references yet.
+    """
+    out: dict[str, Any] = {}
+    for slot in layout.slots:
+        if slot.kind == BACKREF:
+            out[slot.key] = []
+        elif slot.kind == LINKS:
+            out[slot.key] = list(dict.fromkeys(values.get(slot.key) or []))
+        elif slot.kind == SUBFORM and all(row.kind in (STORED, PARTS) for row in slot.rows):
+            rows = values.get(slot.key) or []
+            out[slot.key] = [{child.key: row.get(child.key) for child in slot.rows} for row in rows]
+    return out
+
+
+def labelled(computed: Mapping[str, Any]) -> list[sa.Label[Any]]:
+    labels: list[sa.Label[Any]] = []
+    for key, value in computed.items():
+        if isinstance(value, dict):
+            labels += [column.label(f"_c_{key}__{part}") for part, column in value.items()]
+        else:
+            labels.append(value.label(f"_c_{key}"))
+    return labels
+
+
+def row_values(
+    slots: tuple[Slot, ...], row: Mapping[str, Any], computed: Mapping[str, Any]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for slot in slots:
+        if slot.kind in (STORED, PARTS):
+            values[slot.key] = from_columns(slot, row)
+    values.update(computed_values(computed, row))
+    return values
+
+
+def computed_values(computed: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of labelled computed columns (dicts of parts for composite fields)."""
+    values: dict[str, Any] = {}
+    for key, value in computed.items():
+        if isinstance(value, dict):
+            parts = {part: plain(row[f"_c_{key}__{part}"]) for part in value}
+            has_any = any(v is not None for v in parts.values())
+            values[key] = parts if has_any else None
+        else:
+            values[key] = plain(row[f"_c_{key}"])
+    return values
+
+
+def plain(value: Any) -> Any:
+    """Floats from the database as Decimal, the canonical number type."""
+    return Decimal(repr(value)) if isinstance(value, float) else value
+
+
+__all__ = [
+    "autonumber_period",
+    "computed_values",
+    "format_autonumber",
+    "from_columns",
+    "labelled",
+    "plain",
+    "row_values",
+    "to_columns",
+    "written_children",
+]

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
 from engine.errors import ConflictError, NotFoundError
+from engine.storage._record_integrity import clear_references, referencing_records
 from engine.storage._record_layout import (
     BACKREF,
     COMPUTED,
@@ -24,7 +24,6 @@ from engine.storage._record_layout import (
     STORED,
     SUBFORM,
     RecordLayout,
-    Reference,
     Slot,
     build_record_layout,
 )
@@ -32,9 +31,12 @@ from engine.storage._record_relations import MISSING_RELATION, RELATION_FILTERED
 from engine.storage._record_sql import computed_columns, target_tables
 from engine.storage._record_values import (
     autonumber_period,
+    computed_values,
     format_autonumber,
-    from_columns,
+    labelled,
+    row_values,
     to_columns,
+    written_children,
 )
 from engine.storage.conflicts import UNIQUE, translate_integrity_error
 from engine.storage.record_meta import RecordMetaStore
@@ -320,8 +322,8 @@ class FormRecordStore:
                 columns[label], found_names[label] = found, name
         if not columns:
             return {}
-        row = dict(self._conn.execute(sa.select(*_labelled(columns))).one()._mapping)
-        values = _computed_values(columns, row)
+        row = dict(self._conn.execute(sa.select(*labelled(columns))).one()._mapping)
+        values = computed_values(columns, row)
         return {found_names[label]: value for label, value in values.items()}
 
     def _related_column(self, name: str, ids: Mapping[str, int]) -> Any | None:
@@ -349,68 +351,13 @@ class FormRecordStore:
     # --- integrity on delete ------------------------------------------------------------------
 
     def _apply_references(self, record_id: int, actor: int | None) -> None:
-        refusing: list[dict[str, Any]] = []
-        for reference in self._layout.references:
-            if reference.on_delete == "refuse":
-                refusing += self._referencing(reference, record_id)
+        refusing = referencing_records(self._conn, self._layout, record_id)
         if refusing:
             listed = ", ".join(f"{r['form']} {r['id']}" for r in refusing[:10])
             raise RecordConflict(
                 f"records refer to this one: {listed}", code=DELETE_REFUSED, records=refusing
             )
-        for reference in self._layout.references:
-            if reference.on_delete == "clear":
-                self._clear(reference, record_id, actor)
-
-    def _referencing(self, ref: Reference, record_id: int) -> list[dict[str, Any]]:
-        owner, table = ref.owner, ref.table
-        query = (
-            sa.select(owner.c.id)
-            .distinct()
-            .where(table.c[ref.column] == record_id, owner.c.deleted_at.is_(None))
-        )
-        if ref.parent_column is not None:
-            query = query.select_from(table.join(owner, owner.c.id == table.c[ref.parent_column]))
-        if ref.form == self._layout.form:
-            query = query.where(owner.c.id != record_id)
-        ids = sorted(int(v) for v in self._conn.execute(query.limit(100)).scalars())
-        return [{"form": ref.form, "field": ref.field, "id": value} for value in ids]
-
-    def _clear_column(self, ref: Reference, record_id: int, actor: int | None) -> None:
-        """Null the referencing column of live records, bumping their version, with history."""
-        table = ref.table
-        statement = (
-            sa.update(table)
-            .where(table.c[ref.column] == record_id, table.c.deleted_at.is_(None))
-            .values(
-                {
-                    ref.column: None,
-                    "version": table.c.version + 1,
-                    "updated_at": self._clock(),
-                    "updated_by": actor,
-                }
-            )
-            .returning(table.c.id, table.c.version)
-        )
-        meta = RecordMetaStore(self._conn, app=self._layout.app, form=ref.form, clock=self._clock)
-        for changed_id, version in self._conn.execute(statement).all():
-            meta.add_history(
-                record_id=int(changed_id),
-                version=int(version),
-                action="update",
-                changes={ref.field: [record_id, None]},
-                actor=actor,
-            )
-
-    def _clear(self, ref: Reference, record_id: int, actor: int | None = None) -> None:
-        table = ref.table
-        match = table.c[ref.column] == record_id
-        if ref.is_link:
-            self._conn.execute(sa.delete(table).where(match))
-        elif ref.parent_column is None:
-            self._clear_column(ref, record_id, actor)
-        else:
-            self._conn.execute(sa.update(table).where(match).values({ref.column: None}))
+        clear_references(self._conn, self._layout, record_id, actor=actor, clock=self._clock)
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -443,7 +390,7 @@ class FormRecordStore:
             return []
         main = self._layout.main
         computed = self._computed(self._layout.slots, main, "")
-        query = sa.select(main, *_labelled(computed)).where(main.c.id.in_(list(ids)))
+        query = sa.select(main, *labelled(computed)).where(main.c.id.in_(list(ids)))
         if not include_deleted:
             query = query.where(main.c.deleted_at.is_(None))
         rows = {row.id: dict(row._mapping) for row in self._conn.execute(query)}
@@ -467,7 +414,7 @@ class FormRecordStore:
         computed: Mapping[str, Any],
         extra: Mapping[str, Mapping[int, Any]],
     ) -> StoredRecord:
-        values = _row_values(self._layout.slots, row, computed)
+        values = row_values(self._layout.slots, row, computed)
         for key, by_id in extra.items():
             values[key] = by_id.get(int(row["id"]), [])
         values = {s.key: values[s.key] for s in self._layout.slots if s.key in values}
@@ -495,7 +442,7 @@ class FormRecordStore:
         assert table is not None
         computed = self._computed(slot.rows, table, f"{slot.key}.")
         query = (
-            sa.select(table, *_labelled(computed))
+            sa.select(table, *labelled(computed))
             .where(table.c.parent_id.in_(ids))
             .order_by(table.c.parent_id, table.c.position, table.c.id)
         )
@@ -505,7 +452,7 @@ class FormRecordStore:
         )
         out: dict[int, list[Any]] = {}
         for row in rows:
-            values = _row_values(slot.rows, row, computed)
+            values = row_values(slot.rows, row, computed)
             for key, by_id in links.items():
                 values[key] = by_id.get(int(row["id"]), [])
             values = {s.key: values[s.key] for s in slot.rows if s.key in values}
@@ -545,63 +492,6 @@ class FormRecordStore:
         for owner, target in self._conn.execute(query):
             out.setdefault(int(owner), []).append(int(target))
         return out
-
-
-def written_children(layout: RecordLayout, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Child values of a record just inserted with `values`, as a read would return them.
-
-    Subforms with computed row fields are left out (they need the database), and so is
-    nothing else: a new record has no back references yet.
-    """
-    out: dict[str, Any] = {}
-    for slot in layout.slots:
-        if slot.kind == BACKREF:
-            out[slot.key] = []
-        elif slot.kind == LINKS:
-            out[slot.key] = list(dict.fromkeys(values.get(slot.key) or []))
-        elif slot.kind == SUBFORM and all(row.kind in (STORED, PARTS) for row in slot.rows):
-            rows = values.get(slot.key) or []
-            out[slot.key] = [{child.key: row.get(child.key) for child in slot.rows} for row in rows]
-    return out
-
-
-def _labelled(computed: Mapping[str, Any]) -> list[sa.Label[Any]]:
-    labels: list[sa.Label[Any]] = []
-    for key, value in computed.items():
-        if isinstance(value, dict):
-            labels += [column.label(f"_c_{key}__{part}") for part, column in value.items()]
-        else:
-            labels.append(value.label(f"_c_{key}"))
-    return labels
-
-
-def _row_values(
-    slots: tuple[Slot, ...], row: Mapping[str, Any], computed: Mapping[str, Any]
-) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for slot in slots:
-        if slot.kind in (STORED, PARTS):
-            values[slot.key] = from_columns(slot, row)
-    values.update(_computed_values(computed, row))
-    return values
-
-
-def _computed_values(computed: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
-    """The values of labelled computed columns (dicts of parts for composite fields)."""
-    values: dict[str, Any] = {}
-    for key, value in computed.items():
-        if isinstance(value, dict):
-            parts = {part: _plain(row[f"_c_{key}__{part}"]) for part in value}
-            has_any = any(v is not None for v in parts.values())
-            values[key] = parts if has_any else None
-        else:
-            values[key] = _plain(row[f"_c_{key}"])
-    return values
-
-
-def _plain(value: Any) -> Any:
-    """Floats from the database as Decimal, the canonical number type."""
-    return Decimal(repr(value)) if isinstance(value, float) else value
 
 
 __all__ = [
