@@ -127,8 +127,15 @@ def create_record(
 
 
 @router.get(RECORDS + "/{record_id}", responses=ERRORS)
-def get_record(app: str, form: str, record_id: int, service: ServiceDep) -> Response:
-    return _record_response(service.get(app=app, form=form, record_id=record_id))
+def get_record(
+    app: str,
+    form: str,
+    record_id: int,
+    service: ServiceDep,
+    include_deleted: Annotated[bool, Query(description="Also a soft-deleted record")] = False,
+) -> Response:
+    result = service.get(app=app, form=form, record_id=record_id, include_deleted=include_deleted)
+    return _record_response(result)
 
 
 @router.patch(RECORDS + "/{record_id}", responses=ERRORS)

@@ -94,6 +94,7 @@ def test_delete_refused_restore_history(api: TestClient) -> None:
     deleted = api.delete(url)
     assert deleted.status_code == 200 and deleted.json()["deleted_at"]
     assert api.get(url).status_code == 404
+    assert api.get(url, params={"include_deleted": True}).json()["deleted_at"]
     restored = api.post(f"{url}/restore")
     assert restored.status_code == 200 and restored.json()["deleted_at"] is None
     history = api.get(f"{url}/history").json()["items"]
