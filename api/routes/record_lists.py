@@ -216,7 +216,7 @@ def list_records(
     tz: TzParam = None,
 ) -> RecordPageOut:
     """A page of records, the cursor of the next page, and how many records match."""
-    params = {"filter": filter, "filter_expr": filter_expr, "sort": sort, "q": q}
+    params: dict[str, Any] = {"filter": filter, "filter_expr": filter_expr, "sort": sort, "q": q}
     params |= {"cursor": cursor, "limit": limit, "view": view, "trash": trash}
     zone = _zone(tz)
     now = utc_now()

@@ -206,8 +206,8 @@ def resolve_field(
     if rest:
         part_family = _PARTS.get(type(field), {}).get(rest)
         return None if part_family is None else FieldRef(name, part_family, head, part=rest)
-    family = family_of(field)
-    return None if family is None else FieldRef(name, family, head)
+    own = family_of(field)
+    return None if own is None else FieldRef(name, own, head)
 
 
 def _through(
@@ -361,7 +361,8 @@ class _FilterReader:
             self.errors.add(path, "bad-filter", f"`{group}` takes a non-empty list, alone")
             return None
         read = [self.read(item, f"{path}/{group}/{i}") for i, item in enumerate(items)]
-        return kind(tuple(node for node in read if node is not None))
+        found: FilterNode = kind(tuple(node for node in read if node is not None))
+        return found
 
     def _leaf(self, raw: dict[str, Any], path: str) -> Condition | None:
         unknown = set(raw) - {"field", "op", "value"}

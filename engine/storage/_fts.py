@@ -39,7 +39,8 @@ def searched_columns(form: Any, tables: FormTables) -> tuple[str, ...]:
 
 def search_document(table: sa.Table | Any, columns: Sequence[str]) -> ColumnElement[Any]:
     """`lower(coalesce(a, '') || ' ' || …)`, with SQL constants so an index can match it."""
-    empty, space = sa.literal_column("''"), sa.literal_column("' '")
+    empty: ColumnElement[Any] = sa.literal_column("''")
+    space: ColumnElement[Any] = sa.literal_column("' '")
     parts: list[ColumnElement[Any]] = [
         sa.func.coalesce(sa.cast(table.c[name], sa.Text), empty) for name in columns
     ]
@@ -175,7 +176,8 @@ def search_condition(
         phrases = " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
         fts_name = fts_table_name(table.name)
         match = sa.text(f'SELECT rowid FROM "{fts_name}" WHERE "{fts_name}" MATCH :phrases')
-        return table.c.id.in_(match.bindparams(phrases=phrases))
+        found: ColumnElement[bool] = table.c.id.in_(match.bindparams(phrases=phrases))
+        return found
     return sa.and_(
         *(sa.or_(*(table.c[c].icontains(term, autoescape=True) for c in columns)) for term in terms)
     )

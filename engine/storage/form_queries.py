@@ -200,7 +200,8 @@ class _Compiler:
             return inside
         if cond.op == "ne":
             return sa.or_(col.is_(None), sa.not_(inside))
-        return outside[cond.op]
+        chosen: Sql = outside[cond.op]
+        return chosen
 
     def _links_condition(self, cond: Condition) -> Sql:
         link = self.target.tables.children.get(cond.ref.column)
@@ -241,7 +242,7 @@ class _Compiler:
         """ORDER BY the sort keys then id; `columns` (keys…, id) replace the resolved ones."""
         if columns is None:
             columns = [self.column(key.ref) for key in sort] + [self.target.main.c.id]
-        clauses = [
+        clauses: list[Sql] = [
             col.desc().nulls_first() if key.descending else col.asc().nulls_last()
             for key, col in zip(sort, columns, strict=False)
         ]
@@ -277,10 +278,10 @@ def _beyond(col: Sql, value: Any, descending: bool, nullable: bool) -> Sql:
     """Values after `value` in the key's order: blanks last ascending, first descending."""
     if value is None:
         return col.is_not(None) if descending else sa.false()
-    value = _bound(col, value)
+    bound = _bound(col, value)
     if descending:
-        return col < value
-    return sa.or_(col > value, col.is_(None)) if nullable else col > value
+        return col < bound
+    return sa.or_(col > bound, col.is_(None)) if nullable else col > bound
 
 
 def _midnight(day: date, tz: tzinfo) -> datetime:
@@ -438,7 +439,7 @@ def _estimate(conn: sa.Connection, target: QueryTarget, matching: Any, *, plain:
     compiled = matching.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params)
     document = plan.scalar()
-    data = json.loads(document) if isinstance(document, str) else document
+    data: Any = json.loads(document) if isinstance(document, str) else document
     return int(data[0]["Plan"]["Plan Rows"])
 
 
@@ -502,11 +503,12 @@ def _kanban_columns(
 
 def option_keys(form: CompiledForm, key: str) -> list[str]:
     """The option keys of a select field: its own options, else the form's named option set."""
-    spec = form.fields[key]
+    spec: Any = form.fields[key]
     options = list(getattr(spec, "options", ()))
-    if not options and getattr(spec, "option_set", None):
+    named = getattr(spec, "option_set", None)
+    if not options and named:
         for option_set in getattr(form.spec, "option_sets", ()):
-            if option_set.key == spec.option_set:  # type: ignore[attr-defined]
+            if option_set.key == named:
                 options = list(option_set.options)
     return [str(option.key) for option in options if not option.retired]
 
