@@ -19,10 +19,12 @@ from engine.errors import DefinitionError, NotFoundError
 from engine.settings import Settings
 from engine.spec_base import SpecModel
 from engine.storage import UnitOfWork, create_database_engine, upgrade_database
+from engine.storage._fts import ensure_search_index
 from engine.storage.form_tables import (
     FormTablePlan,
     apply_form_table_plans,
     describe,
+    form_tables,
     plan_form_tables,
 )
 from engine.storage.records import AppRecord
@@ -228,6 +230,7 @@ def _apply(
         manifest=canonical_definition(manifest),
     )
     apply_form_table_plans(uow.conn, table_plans)
+    _ensure_search_indexes(uow, bundle, table_plans)
     for item in plan.items:
         _APPLY_ITEM.get(item.kind, _apply_definition)(uow, bundle, item, actor)
     uow.audit.record(
@@ -242,6 +245,20 @@ def _apply(
             ],
         },
     )
+
+
+def _ensure_search_indexes(
+    uow: UnitOfWork, bundle: Bundle, table_plans: tuple[FormTablePlan, ...]
+) -> None:
+    """Keep each changed form's full-text index in step with its table."""
+    forms = bundle.definitions.get("forms", {})
+    related = list(forms.values())
+    for plan in table_plans:
+        if plan.is_empty:
+            continue
+        spec = forms[plan.form]
+        tables = form_tables(app=bundle.manifest.key, form=spec, related_forms=related)
+        ensure_search_index(uow.conn, form=spec, tables=tables)
 
 
 def _apply_definition(uow: UnitOfWork, bundle: Bundle, item: PlanItem, actor: int | None) -> None:

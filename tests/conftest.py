@@ -125,10 +125,10 @@ def uow_factory(migrated_engine: sa.Engine) -> Iterator[Callable[[], UnitOfWork]
 
 
 @pytest.fixture
-def client(
+def anonymous_client(
     migrated_engine: sa.Engine, uow_factory: Callable[[], UnitOfWork], tmp_path: Path
 ) -> Iterator[TestClient]:
-    """A client of `create_app(settings)` on the test database; its data is wiped afterwards."""
+    """A client of `create_app(settings)` on the test database, signed in as nobody."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -138,6 +138,27 @@ def client(
     settings = Settings(database_url=url, data_dir=tmp_path, max_upload_bytes=2_000_000)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(
+    anonymous_client: TestClient, uow_factory: Callable[[], UnitOfWork]
+) -> TestClient:
+    """The same client acting as an administrator through an API token (no CSRF needed)."""
+    from engine.identity.accounts import create_user, grant_role
+    from engine.identity.passwords import PasswordPolicy
+    from engine.identity.service import load_actor
+    from engine.identity.tokens import create_token
+
+    with uow_factory() as uow:
+        user = create_user(
+            uow=uow, actor=None, username="tester", display_name="Tester", policy=PasswordPolicy()
+        )
+        grant_role(uow=uow, actor=None, app=None, role="admin", user_id=user.id)
+        token = create_token(uow=uow, actor=load_actor(uow=uow, user_id=user.id), name="tests")
+        uow.commit()
+    anonymous_client.headers["Authorization"] = f"Bearer {token.token}"
+    return anonymous_client
 
 
 # --- records fixtures (helper "records") -------------------------------------------------------

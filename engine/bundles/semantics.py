@@ -85,6 +85,9 @@ def _checkers() -> dict[type[SpecModel], Checker]:
     form_spec = getattr(sys.modules.get("engine.forms.spec"), "FormSpec", None)
     if form_spec is not None:
         checkers[form_spec] = _check_forms
+    views = sys.modules.get("engine.forms.views")
+    if views is not None:
+        checkers[views.ViewSpec] = views.check_views
     return checkers
 
 

@@ -217,3 +217,37 @@ def test_export_round_trips_the_installed_app(
     digests = {(k, key): definition_digest(s) for k, key, s in original.iter_definitions()}
     assert {(k, key): definition_digest(s) for k, key, s in reloaded.iter_definitions()} == digests
     assert import_bundle(db=migrated_engine, bundle=reloaded).is_noop
+
+
+def test_views_are_checked_against_their_form_when_a_bundle_loads(tmp_path: Path) -> None:
+    pack = tmp_path / "lists"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "lists_bundle", pack)
+    board = pack / "views" / "board.yaml"
+    board.write_text(board.read_text(encoding="utf-8").replace("[title, qty]", "[title, ghost]"))
+
+    with pytest.raises(DefinitionError) as info:
+        load_bundle(pack)
+
+    assert [p.source for p in info.value.problems] == ["views/board.yaml"]
+    assert info.value.problems[0].path.startswith("/columns/")
+
+
+def test_import_builds_the_search_index(
+    migrated_engine: sa.Engine, uow_factory: UowFactory, backend: str
+) -> None:
+    pack = Path(__file__).resolve().parents[1] / "fixtures" / "lists_bundle"
+    import_bundle(db=migrated_engine, bundle=load_bundle(pack))
+
+    with migrated_engine.connect() as conn:
+        if backend == "sqlite":
+            found = [t for t in sa.inspect(conn).get_table_names() if "fts" in t]
+        else:
+            found = list(
+                conn.scalars(
+                    sa.text(
+                        "SELECT indexname FROM pg_indexes WHERE tablename LIKE 'lists__%' "
+                        "AND indexdef ILIKE '%USING gin%'"
+                    )
+                )
+            )
+    assert found

@@ -47,3 +47,46 @@ def test_openapi_documents_routes_and_problems(client: TestClient) -> None:
     assert "application/zip" in import_op["requestBody"]["content"]
     assert "application/problem+json" in import_op["responses"]["422"]["content"]
     assert "ProblemOut" in document["components"]["schemas"]
+
+
+# logout is idempotent: signing out when signed out is a 204, not an error
+PUBLIC = {
+    "/api/v1/health",
+    "/api/v1/schemas",
+    "/api/v1/schemas/{kind}",
+    "/api/v1/auth/login",
+    "/api/v1/auth/logout",
+}
+
+
+def _concrete(path: str) -> str:
+    return path.replace("{app}", "rec").replace("{form}", "ticket").replace("{kind}", "form")
+
+
+def test_every_data_route_refuses_anonymous_callers(anonymous_client: TestClient) -> None:
+    document = anonymous_client.get("/api/v1/openapi.json").json()
+    checked = 0
+    for path, operations in document["paths"].items():
+        if path in PUBLIC:
+            continue
+        for method in operations:
+            url = _concrete(path).replace("{", "").replace("}", "")
+            response = anonymous_client.request(method.upper(), url)
+            assert response.status_code == 401, (method, path, response.status_code)
+            checked += 1
+    assert checked > 20
+
+
+def test_data_routes_refuse_signed_in_non_admins(
+    anonymous_client: TestClient, make_user: object, tmp_path: object
+) -> None:
+    from tests.conftest import login
+
+    make_user("agent")  # type: ignore[operator]
+    anonymous_client.base_url = "https://testserver"  # type: ignore[assignment]
+    login(anonymous_client, "agent")
+
+    response = anonymous_client.get("/api/v1/apps")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "identity.permission-denied"
