@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from _auth import admin_headers  # bench/ is on sys.path when run as a script
 
 from engine.bundles import load_bundle
 from engine.forms.compiler import compile_form
@@ -271,7 +272,7 @@ def _api(url: str, data_dir: Path, repeat: int) -> None:
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with httpx.Client(base_url=base, timeout=30, headers=admin_headers(url)) as client:
             for _ in range(600):  # the import takes seconds on a loaded host
                 try:
                     client.get("/api/v1/health")

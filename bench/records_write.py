@@ -31,6 +31,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _auth import admin_headers  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 from engine.bundles import load_bundle  # noqa: E402
 from engine.forms.service import RecordService  # noqa: E402
 from engine.installer import import_bundle  # noqa: E402
@@ -157,7 +159,10 @@ def _http_rates(url: str, tmp: Path, n: int, payload: dict[str, Any]) -> tuple[f
             port = _free_port()
             command = [sys.executable, __file__, "--serve", kind, "--db", url, "--port", str(port)]
             servers.append(subprocess.Popen([*command, "--data-dir", str(tmp)]))
-            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+            headers = admin_headers(url) if kind == "app" else {}
+            client = httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers
+            )
             clients.append(client)
             _wait(client, "/api/v1/health" if kind == "app" else "/health")
             path = f"/api/v1/apps/{APP}/forms/ticket/records" if kind == "app" else "/bare"
