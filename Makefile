@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/tangram init
 	$(BIN)/tangram import templates/aftersales
-	$(BIN)/tangram serve --host $(HOST) --port $(PORT)
+	TANGRAM_COOKIE_SECURE=false $(BIN)/tangram serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/ruff check .
@@ -37,6 +37,7 @@ schemas: install
 bench: install
 	$(BIN)/python bench/expr.py
 	$(BIN)/python bench/bundle.py
+	$(BIN)/python bench/records.py --quick
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
