@@ -12,6 +12,7 @@ from api.routes import (
     audit,
     auth,
     bundles,
+    files,
     forms,
     health,
     org,
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Data routes: administrators only until the permission compiler (docs/permissions.md) is
     # wired into each path; then they take the actor's form access instead.
     admin_only = [Depends(require_admin_actor)]
-    data = (bundles, forms, record_transfer, record_lists, records)  # order: /records/{id} last
+    # order matters: /records/{id} comes last so /records/count and /records/export match first
+    data = (bundles, forms, files, record_transfer, record_lists, records)
     for module in data:
         app.include_router(module.router, prefix="/api/v1", dependencies=admin_only)
     mount_pages(app)

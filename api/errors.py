@@ -16,6 +16,7 @@ from engine.errors import (
     SubmissionError,
     TransitionError,
 )
+from engine.storage.files import FileTooLarge
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -28,6 +29,7 @@ class PayloadTooLarge(EngineError):
 
 _STATUS: tuple[tuple[type[EngineError], int], ...] = (
     (PayloadTooLarge, 413),
+    (FileTooLarge, 413),
     (DefinitionError, 422),
     (SubmissionError, 422),
     (TransitionError, 409),

@@ -357,6 +357,23 @@ department_roles = sa.Table(
     ),
 )
 
+# --- stored files (migration 0005) -----------------------------------------------------------
+# The bytes live under the data directory by content hash; a row names one upload of them.
+# Ids are random so that they cannot be enumerated.
+
+stored_files = sa.Table(
+    "stored_files",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content_type", sa.String(127), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    _created_at(),
+    sa.Index("ix_stored_files_sha256", "sha256"),
+)
+
 __all__ = [
     "IMPORT_STATUSES",
     "NAMING_CONVENTION",
@@ -379,6 +396,7 @@ __all__ = [
     "record_comments",
     "record_history",
     "roles",
+    "stored_files",
     "user_departments",
     "user_roles",
     "users",
