@@ -21,7 +21,7 @@ from api.routes import (
     records,
     schemas,
 )
-from api.security import install_security_handlers, require_admin_actor
+from api.security import install_security_handlers, require_actor, require_admin_actor
 from engine import __version__
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
@@ -54,13 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_security_handlers(app)
     for module in (health, schemas, auth, org, audit):  # each guards its own routes
         app.include_router(module.router, prefix="/api/v1")
-    # Data routes: administrators only until the permission compiler (docs/permissions.md) is
-    # wired into each path; then they take the actor's form access instead.
+    # Definitions and files: administrators only. Records, lists and transfer: any signed-in
+    # user, each route applying the actor's form access (docs/permissions.md).
     admin_only = [Depends(require_admin_actor)]
-    # order matters: /records/{id} comes last so /records/count and /records/export match first
-    data = (bundles, forms, files, record_transfer, record_lists, records)
-    for module in data:
+    signed_in = [Depends(require_actor)]
+    for module in (bundles, forms, files):
         app.include_router(module.router, prefix="/api/v1", dependencies=admin_only)
+    # order matters: /records/{id} comes last so /records/count and /records/export match first
+    for module in (record_transfer, record_lists, records):
+        app.include_router(module.router, prefix="/api/v1", dependencies=signed_in)
     mount_pages(app)
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from time import monotonic
@@ -17,18 +17,29 @@ from pydantic import BaseModel
 
 from api.deps import DatabaseDep
 from api.schemas import problem_responses
+from api.security import RequiredActorDep
 from engine.errors import FieldError, NotFoundError
 from engine.forms.listing import ListQuery, ListQueryError, build_list_query
+from engine.forms.record_access import form_accesses, read_scope
 from engine.forms.views import ViewSpec
+from engine.identity.actor import Actor
+from engine.identity.permissions import (
+    FormAccess,
+    require,
+    require_visible_fields,
+    require_visible_query,
+)
 from engine.registry import DefinitionRegistry, FormDefinition
 from engine.storage import UnitOfWork
 from engine.storage.form_queries import (
+    EXACT_COUNT_LIMIT,
     QueryTarget,
     count_records,
     fetch_kanban,
     fetch_page,
     query_target,
 )
+from engine.storage.permission_sql import field_of_column
 from engine.storage.sqltypes import utc_now
 
 router = APIRouter(tags=["records"])
@@ -166,11 +177,39 @@ def _merge_expr(view: ViewSpec | None, requested: str | None) -> str | None:
     return view.filter_expr if requested is None else f"({view.filter_expr}) AND ({requested})"
 
 
-class _Request:
-    """The list request of one call, read and checked against the form."""
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The actor's access to the listed form, and the read scope's conditions."""
 
-    def __init__(self, request: Request, conn: sa.Connection, app: str, form: str) -> None:
+    access: FormAccess
+    conditions: list[Any]
+
+    @property
+    def exact_limit(self) -> int:
+        # A scoped count is exact: the planner's estimate covers the whole table.
+        return 10**9 if self.conditions else EXACT_COUNT_LIMIT
+
+
+class _Request:
+    """The list request of one call, read and checked against the form and the actor."""
+
+    def __init__(
+        self, request: Request, conn: sa.Connection, app: str, form: str, actor: Actor
+    ) -> None:
         self.request, self.conn, self.app, self.form = request, conn, app, form
+        self.actor = actor
+
+    def scope(self, target: QueryTarget, query: ListQuery, now: datetime) -> _Scope:
+        """Refuse a list the actor may not read, or a filter or sort on hidden fields."""
+        forms = [self.form, *target.related]
+        with UnitOfWork(self.conn) as uow:
+            accesses = form_accesses(uow=uow, who=self.actor, app=self.app, forms=forms)
+        access = accesses[self.form]
+        targets = {form: accesses[form] for form in target.related}
+        require(access, "read")
+        require_visible_query(access, query, targets=targets)
+        conditions = read_scope(self.conn, access, target.main, who=self.actor, now=now)
+        return _Scope(access, conditions)
 
     def load(self, params: dict[str, Any]) -> tuple[_Listing, QueryTarget, ListQuery, Any]:
         definition = _recent(self.request, self.app, self.form)
@@ -198,10 +237,17 @@ class _Request:
         return listing, listing.target, query, view
 
 
+def _searchable(target: QueryTarget, access: FormAccess) -> QueryTarget:
+    """The target searching only the columns of fields the actor can see."""
+    searched = tuple(c for c in target.searched if not access.is_hidden(field_of_column(c)))
+    return target if searched == target.searched else replace(target, searched=searched)
+
+
 @router.get(BASE, response_model=RecordPageOut, responses=problem_responses(400, 404, 422))
 def list_records(
     request: Request,
     db: DatabaseDep,
+    actor: RequiredActorDep,
     app: str,
     form: str,
     filter: FilterParam = None,
@@ -221,16 +267,34 @@ def list_records(
     zone = _zone(tz)
     now = utc_now()
     with db.connect() as conn:
-        listing, target, query, saved = _Request(request, conn, app, form).load(params)
-        page = fetch_page(conn, target=target, query=query, now=now, timezone=zone)
+        reader = _Request(request, conn, app, form, actor)
+        listing, target, query, saved = reader.load(params)
+        scope = reader.scope(target, query, now)
+        target = _searchable(target, scope.access)
+        page = fetch_page(
+            conn,
+            target=target,
+            query=query,
+            now=now,
+            timezone=zone,
+            extra_conditions=scope.conditions,
+        )
         total = (
-            count_records(conn, target=target, query=query, now=now, timezone=zone)
+            count_records(
+                conn,
+                target=target,
+                query=query,
+                now=now,
+                timezone=zone,
+                extra_conditions=scope.conditions,
+                exact_limit=scope.exact_limit,
+            )
             if count
             else None
         )
     columns = saved.columns if saved is not None else ()
     return RecordPageOut(
-        items=[record_json(listing, row, columns) for row in page.items],
+        items=[record_json(listing, row, columns, access=scope.access) for row in page.items],
         next_cursor=page.next_cursor,
         count=None if total is None else CountOut(value=total.value, exact=total.exact),
     )
@@ -240,6 +304,7 @@ def list_records(
 def count_matching_records(
     request: Request,
     db: DatabaseDep,
+    actor: RequiredActorDep,
     app: str,
     form: str,
     filter: FilterParam = None,
@@ -252,9 +317,20 @@ def count_matching_records(
     """How many records match; `exact` is false for a planner estimate on large tables."""
     params = {"filter": filter, "filter_expr": filter_expr, "q": q, "view": view, "trash": trash}
     zone = _zone(tz)
+    now = utc_now()
     with db.connect() as conn:
-        _listing_, target, query, _view_spec = _Request(request, conn, app, form).load(params)
-        total = count_records(conn, target=target, query=query, now=utc_now(), timezone=zone)
+        reader = _Request(request, conn, app, form, actor)
+        _listing_, target, query, _view_spec = reader.load(params)
+        scope = reader.scope(target, query, now)
+        total = count_records(
+            conn,
+            target=_searchable(target, scope.access),
+            query=query,
+            now=now,
+            timezone=zone,
+            extra_conditions=scope.conditions,
+            exact_limit=scope.exact_limit,
+        )
     return CountOut(value=total.value, exact=total.exact)
 
 
@@ -262,6 +338,7 @@ def count_matching_records(
 def kanban(
     request: Request,
     db: DatabaseDep,
+    actor: RequiredActorDep,
     app: str,
     form: str,
     field: str | None = None,
@@ -276,19 +353,24 @@ def kanban(
     """Per option of a select field: the count and the first records of the column."""
     params = {"filter": filter, "filter_expr": filter_expr, "sort": sort, "q": q, "view": view}
     zone = _zone(tz)
+    now = utc_now()
     with db.connect() as conn:
-        listing, target, query, saved = _Request(request, conn, app, form).load(params)
+        reader = _Request(request, conn, app, form, actor)
+        listing, target, query, saved = reader.load(params)
         group = field or (saved.group_by if saved is not None else None)
         if group is None:
             raise _bad("/field", "list.bad-group-by", "name a select field to group by")
+        scope = reader.scope(target, query, now)
+        require_visible_fields(scope.access, [group])
         columns = fetch_kanban(
             conn,
-            target=target,
+            target=_searchable(target, scope.access),
             query=query,
             group_by=group,
-            now=utc_now(),
+            now=now,
             timezone=zone,
             per_column=per_column,
+            extra_conditions=scope.conditions,
         )
     shown = saved.columns if saved is not None else ()
     return KanbanOut(
@@ -297,15 +379,25 @@ def kanban(
             KanbanColumnOut(
                 value=column.value,
                 count=column.count,
-                items=[record_json(listing, row, shown) for row in column.items],
+                items=[
+                    record_json(listing, row, shown, access=scope.access) for row in column.items
+                ],
             )
             for column in columns
         ],
     )
 
 
-def record_json(listing: _Listing, row: Mapping[str, Any], columns: tuple[str, ...] = ()) -> Any:
+def record_json(
+    listing: _Listing,
+    row: Mapping[str, Any],
+    columns: tuple[str, ...] = (),
+    *,
+    access: FormAccess | None = None,
+) -> Any:
     """A stored row as record JSON: field keys, composite fields as objects, ISO times.
+
+    With `access`, the fields hidden from that reader are left out.
 
     Stands in for the records service's serialiser until lists read through it.
     """
@@ -315,7 +407,7 @@ def record_json(listing: _Listing, row: Mapping[str, Any], columns: tuple[str, .
         out["deleted_at"] = _json(row["deleted_at"])
     wanted = {name.split(".")[0] for name in columns}
     for key, names, plain in listing.fields:
-        if wanted and key not in wanted:
+        if (wanted and key not in wanted) or (access is not None and access.is_hidden(key)):
             continue
         if plain:
             out[key] = _json(row[key])

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from api.errors import PayloadTooLarge
 from api.schemas import problem_responses
+from api.security import RequiredActorDep
 from engine.errors import FieldError, SubmissionError
 from engine.forms.transfer import IMPORT_MODES
 from engine.forms.transfer_service import ExportFile, ImportOptions, TransferService
@@ -148,6 +149,7 @@ def start_import(
     form: str,
     request: Request,
     service: TransferDep,
+    actor: RequiredActorDep,
     background: BackgroundTasks,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX")],
     mode: Annotated[str, Form(description="all_or_nothing or valid_rows")] = "all_or_nothing",
@@ -164,7 +166,7 @@ def start_import(
     limit = request.app.state.settings.max_upload_bytes
     with _spool(file, limit) as spooled:
         job_id = service.create_import(
-            app=app, form=form, upload=spooled, file_name=file_name, options=options, actor=None
+            app=app, form=form, upload=spooled, file_name=file_name, options=options, actor=actor
         )
     background.add_task(service.run_import, job_id=job_id)
     return _job_out(request, service.job(app=app, form=form, job_id=job_id))
@@ -174,10 +176,15 @@ def start_import(
     FORM + "/imports/{job_id}", response_model=ImportJobOut, responses=problem_responses(404)
 )
 def read_import(
-    app: str, form: str, job_id: int, request: Request, service: TransferDep
+    app: str,
+    form: str,
+    job_id: int,
+    request: Request,
+    service: TransferDep,
+    actor: RequiredActorDep,
 ) -> ImportJobOut:
     """An import job: status (pending, running, done, failed), row counts, problems, links."""
-    return _job_out(request, service.job(app=app, form=form, job_id=job_id))
+    return _job_out(request, service.job(app=app, form=form, job_id=job_id, actor=actor))
 
 
 def _stream(export: ExportFile) -> StreamingResponse:
@@ -195,10 +202,15 @@ def read_import_errors(
     form: str,
     job_id: int,
     service: TransferDep,
+    actor: RequiredActorDep,
     file_format: Annotated[FileFormatParam, Query(alias="format")] = "csv",
 ) -> StreamingResponse:
     """The rows that failed, with their original cells and `#row`, `#error_codes`, `#errors`."""
-    return _stream(service.error_report(app=app, form=form, job_id=job_id, file_format=file_format))
+    return _stream(
+        service.error_report(
+            app=app, form=form, job_id=job_id, file_format=file_format, actor=actor
+        )
+    )
 
 
 @router.get(
@@ -208,12 +220,13 @@ def export_records(
     app: str,
     form: str,
     service: TransferDep,
+    actor: RequiredActorDep,
     file_format: Annotated[FileFormatParam, Query(alias="format")] = "csv",
     lang: Annotated[str, Query(max_length=8)] = "en",
     keys: Annotated[bool, Query(description="Add a second header row of field keys")] = False,
 ) -> StreamingResponse:
     """Every live record as CSV or XLSX, streamed; re-importable as is."""
     export = service.export_records(
-        app=app, form=form, file_format=file_format, lang=lang, key_row=keys
+        app=app, form=form, file_format=file_format, lang=lang, key_row=keys, actor=actor
     )
     return _stream(export)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from api.errors import PROBLEM_JSON, problem_body, status_for
 from api.schemas import problem_responses
+from api.security import RequiredActorDep
 from engine.errors import EngineError, FieldError, SubmissionError
 from engine.forms.service import (
     BulkReport,
@@ -26,7 +27,9 @@ from engine.forms.service import (
     RecordResult,
     RecordService,
 )
+from engine.identity.permissions import require
 from engine.registry import DefinitionRegistry
+from engine.storage.form_records import SYSTEM_FIELDS
 
 router = APIRouter(tags=["records"])
 
@@ -113,13 +116,14 @@ def create_record(
     data: RecordBody,
     request: Request,
     service: ServiceDep,
+    actor: RequiredActorDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Create a record; repeating a request with the same `Idempotency-Key` returns it again."""
 
     def action() -> Response:
         result = service.create(
-            app=app, form=form, data=data, actor=None, idempotency_key=idempotency_key
+            app=app, form=form, data=data, actor=actor, idempotency_key=idempotency_key
         )
         return _record_response(result, 200 if result.replayed else 201)
 
@@ -132,9 +136,12 @@ def get_record(
     form: str,
     record_id: int,
     service: ServiceDep,
+    actor: RequiredActorDep,
     include_deleted: Annotated[bool, Query(description="Also a soft-deleted record")] = False,
 ) -> Response:
-    result = service.get(app=app, form=form, record_id=record_id, include_deleted=include_deleted)
+    result = service.get(
+        app=app, form=form, record_id=record_id, include_deleted=include_deleted, actor=actor
+    )
     return _record_response(result)
 
 
@@ -146,6 +153,7 @@ def update_record(
     data: RecordBody,
     request: Request,
     service: ServiceDep,
+    actor: RequiredActorDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Change some fields; the record's version must be given (`If-Match` or `version`)."""
@@ -156,7 +164,7 @@ def update_record(
 
     def action() -> Response:
         result = service.update(
-            app=app, form=form, record_id=record_id, data=data, version=version, actor=None
+            app=app, form=form, record_id=record_id, data=data, version=version, actor=actor
         )
         return _record_response(result)
 
@@ -170,6 +178,7 @@ def delete_record(
     record_id: int,
     request: Request,
     service: ServiceDep,
+    actor: RequiredActorDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Soft-delete a record (restorable); refused while other records depend on it."""
@@ -177,7 +186,7 @@ def delete_record(
 
     def action() -> Response:
         result = service.delete(
-            app=app, form=form, record_id=record_id, actor=None, version=version
+            app=app, form=form, record_id=record_id, actor=actor, version=version
         )
         return _record_response(result)
 
@@ -186,42 +195,61 @@ def delete_record(
 
 @router.post(RECORDS + "/{record_id}/restore", responses=ERRORS)
 def restore_record(
-    app: str, form: str, record_id: int, request: Request, service: ServiceDep
+    app: str,
+    form: str,
+    record_id: int,
+    request: Request,
+    service: ServiceDep,
+    actor: RequiredActorDep,
 ) -> Response:
     def action() -> Response:
         return _record_response(
-            service.restore(app=app, form=form, record_id=record_id, actor=None)
+            service.restore(app=app, form=form, record_id=record_id, actor=actor)
         )
 
     return _guarded(request, action)
 
 
 @router.get(RECORDS + "/{record_id}/history", responses=ERRORS)
-def record_history(app: str, form: str, record_id: int, service: ServiceDep) -> dict[str, Any]:
+def record_history(
+    app: str, form: str, record_id: int, service: ServiceDep, actor: RequiredActorDep
+) -> dict[str, Any]:
     """Every write to the record, oldest first, with `changes: {field: [old, new]}`."""
-    entries = service.history(app=app, form=form, record_id=record_id)
+    entries = service.history(app=app, form=form, record_id=record_id, actor=actor)
     return {"items": [_history_json(entry) for entry in entries]}
 
 
 @router.get(RECORDS + "/{record_id}/comments", responses=ERRORS)
-def list_comments(app: str, form: str, record_id: int, service: ServiceDep) -> dict[str, Any]:
-    comments = service.list_comments(app=app, form=form, record_id=record_id)
+def list_comments(
+    app: str, form: str, record_id: int, service: ServiceDep, actor: RequiredActorDep
+) -> dict[str, Any]:
+    comments = service.list_comments(app=app, form=form, record_id=record_id, actor=actor)
     return {"items": [_comment_json(comment) for comment in comments]}
 
 
 @router.post(RECORDS + "/{record_id}/comments", status_code=201, responses=ERRORS)
 def add_comment(
-    app: str, form: str, record_id: int, comment: CommentIn, service: ServiceDep
+    app: str,
+    form: str,
+    record_id: int,
+    comment: CommentIn,
+    service: ServiceDep,
+    actor: RequiredActorDep,
 ) -> dict[str, Any]:
     created = service.add_comment(
-        app=app, form=form, record_id=record_id, body=comment.body, actor=None
+        app=app, form=form, record_id=record_id, body=comment.body, actor=actor
     )
     return _comment_json(created)
 
 
 @router.post(RECORDS + "/bulk-update", responses=ERRORS)
 def bulk_update(
-    app: str, form: str, payload: BulkUpdateIn, request: Request, service: ServiceDep
+    app: str,
+    form: str,
+    payload: BulkUpdateIn,
+    request: Request,
+    service: ServiceDep,
+    actor: RequiredActorDep,
 ) -> Response:
     """The same changes to many records: all applied, or none and a report per record."""
     report = service.bulk_update(
@@ -229,7 +257,7 @@ def bulk_update(
         form=form,
         ids=payload.ids,
         data=payload.changes,
-        actor=None,
+        actor=actor,
         versions=payload.versions,
     )
     return _bulk_response(report, request)
@@ -237,10 +265,15 @@ def bulk_update(
 
 @router.post(RECORDS + "/bulk-delete", responses=ERRORS)
 def bulk_delete(
-    app: str, form: str, payload: BulkDeleteIn, request: Request, service: ServiceDep
+    app: str,
+    form: str,
+    payload: BulkDeleteIn,
+    request: Request,
+    service: ServiceDep,
+    actor: RequiredActorDep,
 ) -> Response:
     """Soft-delete many records: all, or none and a report per record."""
-    report = service.bulk_delete(app=app, form=form, ids=payload.ids, actor=None)
+    report = service.bulk_delete(app=app, form=form, ids=payload.ids, actor=actor)
     return _bulk_response(report, request)
 
 
@@ -249,13 +282,27 @@ def record_schema(
     app: str,
     form: str,
     service: ServiceDep,
+    actor: RequiredActorDep,
     mode: Annotated[Literal["read", "create", "update"], Query()] = "read",
 ) -> dict[str, Any]:
-    """The JSON Schema of the form's records (`read`, `create` or `update`), from its definition."""
+    """The JSON Schema of the form's records (`read`, `create` or `update`), from its definition.
+
+    Fields hidden from the actor are left out; the actor needs `read` on the form.
+    """
     from engine.forms.record_schema import record_json_schema
 
+    access = service.access(app=app, form=form, actor=actor)
+    require(access, "read")
     definition = service.definition(app=app, form=form)
-    return dict(record_json_schema(definition.compiled, mode=mode))
+    schema = dict(record_json_schema(definition.compiled, mode=mode))
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {
+            k: v
+            for k, v in schema["properties"].items()
+            if k in SYSTEM_FIELDS or not access.is_hidden(k)
+        }
+        schema["required"] = [k for k in schema.get("required", []) if k in schema["properties"]]
+    return schema
 
 
 def _bulk_response(report: BulkReport, request: Request) -> Response:

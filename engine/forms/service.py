@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +22,19 @@ from engine.errors import (
     EngineError,
     FieldError,
     NotFoundError,
+    PermissionDenied,
     SubmissionError,
 )
+from engine.forms.record_access import (
+    Who,
+    departments_of,
+    form_access,
+    ids_in_scope,
+    read_scope,
+    require_in_scope,
+    user_id_of,
+)
+from engine.identity.permissions import FormAccess, require, require_writable
 from engine.registry import DefinitionRegistry, FormDefinition
 from engine.storage.conflicts import UNIQUE, ConstraintConflict
 from engine.storage.form_records import (
@@ -61,9 +72,10 @@ class RecordResult:
     definition: FormDefinition
     record: StoredRecord
     replayed: bool = False  # an idempotent create that returned the earlier record
+    access: FormAccess | None = None  # the reader's access: hidden fields are left out
 
     def to_json(self) -> dict[str, Any]:
-        return record_to_json(self.definition, self.record)
+        return record_to_json(self.definition, self.record, access=self.access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +136,38 @@ class RecordService:
             store = FormRecordStore(uow.conn, layout=self.layout(definition), clock=self._clock)
             yield uow, definition, store
 
+    def _check(
+        self,
+        uow: UnitOfWork,
+        store: FormRecordStore,
+        access: FormAccess,
+        record_id: int,
+        *,
+        who: Who,
+        action: str,
+        include_deleted: bool = False,
+    ) -> None:
+        """404 unless the actor can read the record; 403 unless `action` reaches it too."""
+        main, now = store.layout.main, self._clock()
+        require_in_scope(
+            uow.conn, access, main, record_id, who=who, now=now, include_deleted=include_deleted
+        )
+        if action == "read":
+            return
+        require(access, action)
+        reached = ids_in_scope(
+            uow.conn,
+            access,
+            main,
+            [record_id],
+            who=who,
+            now=now,
+            action=action,
+            include_deleted=include_deleted,
+        )
+        if record_id not in reached:
+            raise PermissionDenied(f"you may not {action} record {record_id}")
+
     def layout(self, definition: FormDefinition) -> RecordLayout:
         """The storage layout of a compiled form, built once per definition."""
         with self._lock:
@@ -145,6 +189,12 @@ class RecordService:
         with UnitOfWork(self._db, clock=self._clock) as uow:
             return self._registry.form(uow, app=app, key=form)
 
+    def access(self, *, app: str, form: str, actor: Who) -> FormAccess:
+        """The actor's access to the form (for routes that describe it, like its schema)."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            self._registry.form(uow, app=app, key=form)
+            return form_access(uow=uow, who=actor, app=app, form=form)
+
     def _meta(self, uow: UnitOfWork, app: str, form: str) -> RecordMetaStore:
         return RecordMetaStore(uow.conn, app=app, form=form, clock=self._clock)
 
@@ -155,11 +205,16 @@ class RecordService:
         data: Mapping[str, Any],
         *,
         current: Mapping[str, Any] | None,
-        actor: int | None,
+        actor: Who,
     ) -> dict[str, Any]:
         from engine.forms.validation import EvalContext, validate_submission
 
-        context = EvalContext(now=self._clock(), actor=actor, departments=(), timezone="UTC")
+        context = EvalContext(
+            now=self._clock(),
+            actor=user_id_of(actor),
+            departments=departments_of(actor),
+            timezone="UTC",
+        )
         related = self._related(store, definition, data, current=current)
         if current is not None:  # stored lookups may follow a relation the data changes
             current = {k: v for k, v in current.items() if k not in related}
@@ -207,7 +262,7 @@ class RecordService:
         app: str,
         form: str,
         data: Mapping[str, Any],
-        actor: int | None,
+        actor: Who,
         idempotency_key: str | None = None,
     ) -> RecordResult:
         """Validate and store a new record; the same idempotency key returns the same record.
@@ -234,11 +289,14 @@ class RecordService:
         form: str,
         data: Mapping[str, Any],
         *,
-        actor: int | None,
+        actor: Who,
         key: str | None,
         digest: str,
     ) -> RecordResult:
         with self._unit(app, form) as (uow, definition, store):
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            require(access, "create")
+            require_writable(access, _field_keys(store.layout, data))
             meta = self._meta(uow, app, form)
             if key is not None:
                 seen = meta.find_idempotency(key=key)
@@ -249,22 +307,24 @@ class RecordService:
                         seen=seen.request_digest,
                         digest=digest,
                         record_id=seen.record_id,
+                        access=access,
                     )
             clean = _writable(
                 store.layout, self._validate(store, definition, data, current=None, actor=actor)
             )
             clean = {k: v for k, v in clean.items() if not _is_autonumber(store.layout, k)}
-            record_id = store.insert(values=clean, actor=actor)
+            user = user_id_of(actor)
+            record_id = store.insert(values=clean, actor=user)
             known = written_children(store.layout, clean)
             record = store.get(record_id=record_id, known=known)
             changes = _changes(definition, store.layout, {}, record.values)
             meta.add_history(
-                record_id=record_id, version=1, action="create", changes=changes, actor=actor
+                record_id=record_id, version=1, action="create", changes=changes, actor=user
             )
             if key is not None:
                 meta.save_idempotency(key=key, record_id=record_id, request_digest=digest)
             uow.commit()
-        return RecordResult(definition, record)
+        return RecordResult(definition, record, access=access)
 
     def _replay(
         self,
@@ -274,20 +334,31 @@ class RecordService:
         seen: str,
         digest: str,
         record_id: int,
+        access: FormAccess,
     ) -> RecordResult:
         if seen != digest:
             raise ConflictError(
                 "this idempotency key was used with a different request", code=IDEMPOTENCY_MISMATCH
             )
         record = store.get(record_id=record_id, include_deleted=True)
-        return RecordResult(definition, record, replayed=True)
+        return RecordResult(definition, record, replayed=True, access=access)
 
     def get(
-        self, *, app: str, form: str, record_id: int, include_deleted: bool = False
+        self,
+        *,
+        app: str,
+        form: str,
+        record_id: int,
+        include_deleted: bool = False,
+        actor: Who = None,
     ) -> RecordResult:
-        with self._unit(app, form) as (_uow, definition, store):
-            record = store.get(record_id=record_id, include_deleted=include_deleted)
-        return RecordResult(definition, record)
+        """One record; out of the actor's read scope it is not found (404), like a missing one."""
+        with self._unit(app, form) as (uow, definition, store):
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            require(access, "read")
+            where = read_scope(uow.conn, access, store.layout.main, who=actor, now=self._clock())
+            record = store.get(record_id=record_id, include_deleted=include_deleted, where=where)
+        return RecordResult(definition, record, access=access)
 
     def update(
         self,
@@ -297,7 +368,7 @@ class RecordService:
         record_id: int,
         data: Mapping[str, Any],
         version: int,
-        actor: int | None,
+        actor: Who,
     ) -> RecordResult:
         """Change the fields in `data` of a record still at `version`.
 
@@ -305,13 +376,16 @@ class RecordService:
             ConflictError: `record.stale-version` (nothing changed), unique conflicts.
         """
         with self._unit(app, form) as (uow, definition, store):
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            self._check(uow, store, access, record_id, who=actor, action="update")
+            require_writable(access, _field_keys(store.layout, data))
             _refuse_append_only(definition)
             self._update_one(
                 uow, definition, store, record_id, data=data, version=version, actor=actor
             )
             record = store.get(record_id=record_id)
             uow.commit()
-        return RecordResult(definition, record)
+        return RecordResult(definition, record, access=access)
 
     def _update_one(
         self,
@@ -322,7 +396,7 @@ class RecordService:
         *,
         data: Mapping[str, Any],
         version: int | None,
-        actor: int | None,
+        actor: Who,
     ) -> int:
         current = store.get(record_id=record_id)
         expected = current.version if version is None else version
@@ -342,26 +416,29 @@ class RecordService:
         }
         if not changed:
             return current.version
+        user = user_id_of(actor)
         new_version = store.update(
-            record_id=record_id, version=expected, changes=changed, actor=actor, record=clean
+            record_id=record_id, version=expected, changes=changed, actor=user, record=clean
         )
         after = store.get(record_id=record_id).values
         changes = _changes(definition, store.layout, current.values, after, keys=changed)
         self._meta(uow, definition.app, definition.key).add_history(
-            record_id=record_id, version=new_version, action="update", changes=changes, actor=actor
+            record_id=record_id, version=new_version, action="update", changes=changes, actor=user
         )
         return new_version
 
     def delete(
-        self, *, app: str, form: str, record_id: int, actor: int | None, version: int | None = None
+        self, *, app: str, form: str, record_id: int, actor: Who, version: int | None = None
     ) -> RecordResult:
         """Soft-delete a record (refused while records that `refuse` refer to it)."""
         with self._unit(app, form) as (uow, definition, store):
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            self._check(uow, store, access, record_id, who=actor, action="delete")
             _refuse_append_only(definition)
             self._delete_one(uow, definition, store, record_id, version=version, actor=actor)
             record = store.get(record_id=record_id, include_deleted=True)
             uow.commit()
-        return RecordResult(definition, record)
+        return RecordResult(definition, record, access=access)
 
     def _delete_one(
         self,
@@ -371,48 +448,68 @@ class RecordService:
         record_id: int,
         *,
         version: int | None,
-        actor: int | None,
+        actor: Who,
     ) -> int:
-        new_version = store.soft_delete(record_id=record_id, actor=actor, version=version)
+        user = user_id_of(actor)
+        new_version = store.soft_delete(record_id=record_id, actor=user, version=version)
         self._meta(uow, definition.app, definition.key).add_history(
-            record_id=record_id, version=new_version, action="delete", changes={}, actor=actor
+            record_id=record_id, version=new_version, action="delete", changes={}, actor=user
         )
         return new_version
 
-    def restore(self, *, app: str, form: str, record_id: int, actor: int | None) -> RecordResult:
+    def restore(self, *, app: str, form: str, record_id: int, actor: Who) -> RecordResult:
+        """Bring back a soft-deleted record (needs `delete` on it, like deleting)."""
         with self._unit(app, form) as (uow, definition, store):
-            new_version = store.restore(record_id=record_id, actor=actor)
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            self._check(
+                uow, store, access, record_id, who=actor, action="delete", include_deleted=True
+            )
+            user = user_id_of(actor)
+            new_version = store.restore(record_id=record_id, actor=user)
             self._meta(uow, app, form).add_history(
-                record_id=record_id, version=new_version, action="restore", changes={}, actor=actor
+                record_id=record_id, version=new_version, action="restore", changes={}, actor=user
             )
             record = store.get(record_id=record_id)
             uow.commit()
-        return RecordResult(definition, record)
+        return RecordResult(definition, record, access=access)
 
     # --- history and comments -----------------------------------------------------------------
 
-    def history(self, *, app: str, form: str, record_id: int) -> list[HistoryEntry]:
+    def history(
+        self, *, app: str, form: str, record_id: int, actor: Who = None
+    ) -> list[HistoryEntry]:
+        """The record's writes, oldest first, without changes of fields the actor cannot see."""
         with self._unit(app, form) as (uow, _definition, store):
-            store.get(record_id=record_id, include_deleted=True)
-            return self._meta(uow, app, form).list_history(record_id=record_id)
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            self._check(
+                uow, store, access, record_id, who=actor, action="read", include_deleted=True
+            )
+            entries = self._meta(uow, app, form).list_history(record_id=record_id)
+        return [replace(entry, changes=access.strip(entry.changes)) for entry in entries]
 
     def add_comment(
-        self, *, app: str, form: str, record_id: int, body: str, actor: int | None
+        self, *, app: str, form: str, record_id: int, body: str, actor: Who
     ) -> CommentRecord:
         if not isinstance(body, str) or not body.strip() or len(body) > MAX_COMMENT:
             message = f"a comment is 1 to {MAX_COMMENT} characters of text"
             raise SubmissionError([FieldError("body", BAD_COMMENT, message)])
         with self._unit(app, form) as (uow, _definition, store):
-            store.get(record_id=record_id)
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            self._check(uow, store, access, record_id, who=actor, action="read")
             comment = self._meta(uow, app, form).add_comment(
-                record_id=record_id, body=body, actor=actor
+                record_id=record_id, body=body, actor=user_id_of(actor)
             )
             uow.commit()
         return comment
 
-    def list_comments(self, *, app: str, form: str, record_id: int) -> list[CommentRecord]:
+    def list_comments(
+        self, *, app: str, form: str, record_id: int, actor: Who = None
+    ) -> list[CommentRecord]:
         with self._unit(app, form) as (uow, _definition, store):
-            store.get(record_id=record_id, include_deleted=True)
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            self._check(
+                uow, store, access, record_id, who=actor, action="read", include_deleted=True
+            )
             return self._meta(uow, app, form).list_comments(record_id=record_id)
 
     # --- bulk ---------------------------------------------------------------------------------
@@ -424,7 +521,7 @@ class RecordService:
         form: str,
         ids: Sequence[int],
         data: Mapping[str, Any],
-        actor: int | None,
+        actor: Who,
         versions: Mapping[int, int] | None = None,
     ) -> BulkReport:
         """The same changes to every record, all or nothing, with a report per record."""
@@ -439,11 +536,9 @@ class RecordService:
                 uow, definition, store, rid, data=data, version=expected.get(rid), actor=actor
             )
 
-        return self._bulk(app, form, ids, step)
+        return self._bulk(app, form, ids, step, who=actor, action="update", keys=tuple(data))
 
-    def bulk_delete(
-        self, *, app: str, form: str, ids: Sequence[int], actor: int | None
-    ) -> BulkReport:
+    def bulk_delete(self, *, app: str, form: str, ids: Sequence[int], actor: Who) -> BulkReport:
         """Soft-delete every record, all or nothing, with a report per record."""
         _check_bulk_size(ids)
 
@@ -453,7 +548,7 @@ class RecordService:
             _refuse_append_only(definition)
             return self._delete_one(uow, definition, store, rid, version=None, actor=actor)
 
-        return self._bulk(app, form, ids, step)
+        return self._bulk(app, form, ids, step, who=actor, action="delete")
 
     def _bulk(
         self,
@@ -461,10 +556,24 @@ class RecordService:
         form: str,
         ids: Sequence[int],
         step: Callable[[UnitOfWork, FormDefinition, FormRecordStore, int], int],
+        *,
+        who: Who,
+        action: str,
+        keys: tuple[str, ...] = (),
     ) -> BulkReport:
+        """Each id in a savepoint; ids out of the actor's scope are not found (nothing applied)."""
         items: list[BulkItem] = []
         with self._unit(app, form) as (uow, definition, store):
+            access = form_access(uow=uow, who=who, app=app, form=form)
+            require(access, action)
+            require_writable(access, _field_keys(store.layout, keys))
+            reached = ids_in_scope(
+                uow.conn, access, store.layout.main, ids, who=who, now=self._clock(), action=action
+            )
             for record_id in dict.fromkeys(ids):
+                if record_id not in reached:
+                    items.append(_out_of_reach(record_id))
+                    continue
                 savepoint = uow.conn.begin_nested()
                 try:
                     version = step(uow, definition, store, record_id)
@@ -483,14 +592,20 @@ class RecordService:
 # --- values and changes -----------------------------------------------------------------------
 
 
-def record_to_json(definition: FormDefinition, record: StoredRecord) -> dict[str, Any]:
-    """A record as JSON: system fields under their own names, then every field's value."""
+def record_to_json(
+    definition: FormDefinition, record: StoredRecord, *, access: FormAccess | None = None
+) -> dict[str, Any]:
+    """A record as JSON: system fields under their own names, then every field's value.
+
+    With `access`, the fields hidden from that reader are left out.
+    """
     out: dict[str, Any] = {}
     for name in SYSTEM_FIELDS:
         value = getattr(record, name)
         out[name] = value.isoformat() if isinstance(value, datetime) else value
     for key, value in record.values.items():
-        out[key] = field_json(definition, key, value)
+        if access is None or not access.is_hidden(key):
+            out[key] = field_json(definition, key, value)
     return out
 
 
@@ -592,6 +707,21 @@ def _check_bulk_size(ids: Sequence[int]) -> None:
     if not ids or len(ids) > MAX_BULK:
         message = f"give 1 to {MAX_BULK} record ids"
         raise SubmissionError([FieldError("ids", BULK_TOO_LARGE, message)])
+
+
+def _field_keys(layout: RecordLayout, keys: Iterable[str]) -> list[str]:
+    """The keys that name a field of the form (system keys such as `version` are not writes)."""
+    return [key for key in keys if layout.slot(key) is not None]
+
+
+def _out_of_reach(record_id: int) -> BulkItem:
+    return BulkItem(
+        id=record_id,
+        ok=False,
+        code="record.not-found",
+        message=f"record {record_id} not found",
+        reason="not-found",
+    )
 
 
 def _failed(record_id: int, err: EngineError) -> BulkItem:

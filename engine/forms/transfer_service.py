@@ -19,6 +19,7 @@ from typing import IO, Any, Literal
 import sqlalchemy as sa
 
 from engine.errors import ConflictError, EngineError, FieldError, NotFoundError, SubmissionError
+from engine.forms.record_access import Who, form_access, read_scope, user_id_of
 from engine.forms.transfer import (
     BATCH_SIZE,
     CSV_MEDIA_TYPE,
@@ -38,10 +39,13 @@ from engine.forms.transfer import (
     write_csv,
     write_xlsx,
 )
+from engine.forms.transfer.exporter import exportable_fields
 from engine.forms.transfer.readers import Encoding, Table
+from engine.identity.actor import Actor
+from engine.identity.permissions import FormAccess, require, require_writable
 from engine.registry import DefinitionRegistry, FormDefinition
 from engine.storage.form_records import FormRecordStore, build_record_layout
-from engine.storage.import_jobs import ImportJobRecord, ImportJobStore
+from engine.storage.import_jobs import JOB_NOT_FOUND, ImportJobRecord, ImportJobStore
 from engine.storage.record_meta import RecordMetaStore
 from engine.storage.sqltypes import utc_now
 from engine.storage.uow import UnitOfWork
@@ -108,15 +112,22 @@ class TransferService:
         upload: IO[bytes],
         file_name: str,
         options: ImportOptions,
-        actor: int | None,
+        actor: Who,
     ) -> int:
         """Store the upload and a pending job; `run_import` does the work.
 
+        The actor needs `import` and `create` on the form, and every mapped column must be a
+        field they may edit (checked on the file's header before the job is saved).
+
         Raises:
             NotFoundError: the app has no such form.
+            PermissionDenied: a missing permission or a column the actor may not write.
         """
         with self._unit() as uow:
-            self._registry.form(uow, app=app, key=form)
+            definition = self._registry.form(uow, app=app, key=form)
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+            require(access, "import")
+            require(access, "create")
             jobs = ImportJobStore(uow.conn, clock=self._clock)
             job_id = jobs.create(
                 app=app,
@@ -124,18 +135,47 @@ class TransferService:
                 mode=options.mode,
                 file_name=file_name,
                 options=options.to_json(),
-                actor=actor,
+                actor=user_id_of(actor),
             )
             source = self._source_path(job_id, options.file_format)
             source.parent.mkdir(parents=True, exist_ok=True)
             with source.open("wb") as out:
                 shutil.copyfileobj(upload, out, 1024 * 1024)
+            if not access.is_admin:
+                self._require_writable_columns(job_id, options, definition, access, source)
             uow.commit()
         return job_id
 
-    def job(self, *, app: str, form: str, job_id: int) -> ImportJobRecord:
+    def _require_writable_columns(
+        self,
+        job_id: int,
+        options: ImportOptions,
+        definition: FormDefinition,
+        access: FormAccess,
+        source: Path,
+    ) -> None:
+        try:
+            table = self._open(job_id, options)
+            try:
+                mapping = map_columns(definition.compiled, table.headers, mapping=options.mapping)
+            finally:
+                if table.close is not None:
+                    table.close()
+        except SubmissionError:
+            return  # an unreadable file fails in the run, with its problems on the job
+        try:
+            require_writable(access, [column.field.key for column in mapping.columns])
+        except EngineError:
+            source.unlink(missing_ok=True)
+            raise
+
+    def job(self, *, app: str, form: str, job_id: int, actor: Who = None) -> ImportJobRecord:
+        """An import job; a signed-in user other than an admin sees only their own jobs."""
         with self._unit() as uow:
-            return ImportJobStore(uow.conn).get(job_id=job_id, app=app, form=form)
+            job = ImportJobStore(uow.conn).get(job_id=job_id, app=app, form=form)
+        if isinstance(actor, Actor) and not actor.is_admin and job.created_by != actor.user_id:
+            raise NotFoundError(f"no import job {job_id}", code=JOB_NOT_FOUND)
+        return job
 
     def import_file(
         self,
@@ -145,7 +185,7 @@ class TransferService:
         upload: IO[bytes],
         file_name: str,
         options: ImportOptions,
-        actor: int | None,
+        actor: Who,
         on_progress: Callable[[ImportProgress], None] | None = None,
     ) -> ImportJobRecord:
         """Create the job and run it now; returns the finished job."""
@@ -177,14 +217,14 @@ class TransferService:
         return self.job(app=job.app, form=job.form, job_id=job_id)
 
     def error_report(
-        self, *, app: str, form: str, job_id: int, file_format: FileFormat
+        self, *, app: str, form: str, job_id: int, file_format: FileFormat, actor: Who = None
     ) -> ExportFile:
         """The failed rows of a job with their errors, as CSV or XLSX.
 
         Raises:
-            NotFoundError: no such job, or it has no failed rows.
+            NotFoundError: no such job (or another user's), or it has no failed rows.
         """
-        self.job(app=app, form=form, job_id=job_id)
+        self.job(app=app, form=form, job_id=job_id, actor=actor)
         path = self._report_path(job_id)
         if not path.exists():
             raise NotFoundError(f"import job {job_id} has no error report", code=NO_REPORT)
@@ -298,25 +338,40 @@ class TransferService:
         file_format: FileFormat,
         lang: str = "en",
         key_row: bool = False,
+        actor: Who = None,
     ) -> ExportFile:
-        """Every live record of the form, oldest first, streamed page by page.
+        """Every live record of the form the actor can read, oldest first, page by page.
+
+        Columns of fields hidden from the actor are left out of the file.
 
         Raises:
             NotFoundError: the app has no such form (before any byte is produced).
+            PermissionDenied: no `export` permission on the form.
         """
         with self._unit() as uow:
             definition = self._registry.form(uow, app=app, key=form)
+            access = form_access(uow=uow, who=actor, app=app, form=form)
+        require(access, "export")
         rows = export_rows(
             definition.compiled,
-            self._records(definition),
+            self._records(definition, access=access, actor=actor),
             options=field_options(definition.compiled, definition.option_sets or {}),
             lang=lang,
             key_row=key_row,
             for_xlsx=file_format == "xlsx",
         )
+        hidden = [
+            i
+            for i, f in enumerate(exportable_fields(definition.compiled))
+            if access.is_hidden(f.key)
+        ]
+        if hidden:
+            rows = _without_cells(rows, frozenset(hidden))
         return _tabular(rows, file_format, f"{form}-records", header_rows=2 if key_row else 1)
 
-    def _records(self, definition: FormDefinition) -> Iterator[dict[str, Any]]:
+    def _records(
+        self, definition: FormDefinition, *, access: FormAccess, actor: Who
+    ) -> Iterator[dict[str, Any]]:
         from engine.forms.service import field_json
 
         layout = build_record_layout(
@@ -326,9 +381,10 @@ class TransferService:
         while True:
             with self._unit() as uow:
                 main = layout.main
+                scope = read_scope(uow.conn, access, main, who=actor, now=self._clock())
                 query = (
                     sa.select(main.c.id)
-                    .where(main.c.deleted_at.is_(None), main.c.id > last)
+                    .where(main.c.deleted_at.is_(None), main.c.id > last, *scope)
                     .order_by(main.c.id)
                     .limit(EXPORT_PAGE)
                 )
@@ -336,10 +392,17 @@ class TransferService:
                 store = FormRecordStore(uow.conn, layout=layout, clock=self._clock)
                 records = store.get_many(ids=ids) if ids else []
             for record in records:
-                yield {k: field_json(definition, k, v) for k, v in record.values.items()}
+                values = access.strip(record.values)
+                yield {k: field_json(definition, k, v) for k, v in values.items()}
             if len(ids) < EXPORT_PAGE:
                 return
             last = ids[-1]
+
+
+def _without_cells(rows: Iterator[list[Any]], dropped: frozenset[int]) -> Iterator[list[Any]]:
+    """Every row without the cells at the `dropped` positions (the hidden fields' columns)."""
+    for row in rows:
+        yield [cell for index, cell in enumerate(row) if index not in dropped]
 
 
 def _tabular(

@@ -367,13 +367,17 @@ class FormRecordStore:
         record_id: int,
         include_deleted: bool = False,
         known: Mapping[str, Any] | None = None,
+        where: Sequence[Any] = (),
     ) -> StoredRecord:
         """The record `record_id`; soft-deleted ones only with `include_deleted`.
 
         `known` gives values of child fields the caller just wrote (see `written_children`),
-        which are then not read again.
+        which are then not read again. `where` adds conditions on the main table (a permission
+        scope): a record they exclude is not found, like a missing one.
         """
-        found = self.get_many(ids=[record_id], include_deleted=include_deleted, known=known)
+        found = self.get_many(
+            ids=[record_id], include_deleted=include_deleted, known=known, where=where
+        )
         if not found:
             raise NotFoundError(f"no {self._layout.form} record {record_id}", code=NOT_FOUND)
         return found[0]
@@ -384,13 +388,14 @@ class FormRecordStore:
         ids: Sequence[int],
         include_deleted: bool = False,
         known: Mapping[str, Any] | None = None,
+        where: Sequence[Any] = (),
     ) -> list[StoredRecord]:
-        """The records with these ids that exist, in the order of `ids`."""
+        """The records with these ids that exist (and meet `where`), in the order of `ids`."""
         if not ids:
             return []
         main = self._layout.main
         computed = self._computed(self._layout.slots, main, "")
-        query = sa.select(main, *labelled(computed)).where(main.c.id.in_(list(ids)))
+        query = sa.select(main, *labelled(computed)).where(main.c.id.in_(list(ids)), *where)
         if not include_deleted:
             query = query.where(main.c.deleted_at.is_(None))
         rows = {row.id: dict(row._mapping) for row in self._conn.execute(query)}
