@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
 from engine.errors import FieldError, SubmissionError
 from engine.forms.compiler import CompiledForm
 from engine.forms.fields import AttachmentField, ImageField, SignatureField
-from engine.storage.files import FileRecord, FileStore
+from engine.storage.files import FileRecord, find_files
 
 FILE_FIELDS = (AttachmentField, ImageField, SignatureField)
 
 
 def resolve_file_refs(
-    *, files: FileStore, form: CompiledForm, data: Mapping[str, Any]
+    *, conn: sa.Connection, form: CompiledForm, data: Mapping[str, Any]
 ) -> dict[str, Any]:
     """`data` with each file reference replaced by the stored file's reference.
 
@@ -27,7 +29,9 @@ def resolve_file_refs(
         SubmissionError: `submission.unknown-file` for references to no stored file.
     """
     slots = list(_file_slots(form, data))
-    stored = files.find_many(ids=[ref for _loc, _set, value in slots for ref in _ids(value)])
+    if not slots:
+        return dict(data)
+    stored = find_files(conn, ids=[ref for _loc, _set, value in slots for ref in _ids(value)])
     out = {key: _copy(value) for key, value in data.items()}
     errors: list[FieldError] = []
     for loc, place, value in _file_slots(form, out):

@@ -63,7 +63,7 @@ def ids_in_scope(
     ids = sorted(set(record_ids))
     if not ids or not access.can(action):
         return frozenset()
-    where = [table.c.id.in_(sa.bindparam(None, ids, expanding=True))]
+    where: list[sa.ColumnElement[bool]] = [table.c.id.in_(sa.bindparam(None, ids, expanding=True))]
     if not include_deleted:
         where.append(table.c.deleted_at.is_(None))
     if isinstance(who, Actor) and not access.is_unrestricted(action):

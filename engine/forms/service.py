@@ -207,6 +207,7 @@ class RecordService:
         current: Mapping[str, Any] | None,
         actor: Who,
     ) -> dict[str, Any]:
+        from engine.forms.attachments import resolve_file_refs
         from engine.forms.validation import EvalContext, validate_submission
 
         context = EvalContext(
@@ -215,6 +216,7 @@ class RecordService:
             departments=departments_of(actor),
             timezone="UTC",
         )
+        data = resolve_file_refs(conn=store.conn, form=definition.compiled, data=data)
         related = self._related(store, definition, data, current=current)
         if current is not None:  # stored lookups may follow a relation the data changes
             current = {k: v for k, v in current.items() if k not in related}

@@ -39,7 +39,7 @@ from engine.forms.transfer import (
     write_csv,
     write_xlsx,
 )
-from engine.forms.transfer.exporter import exportable_fields
+from engine.forms.transfer.mapping import exportable_fields
 from engine.forms.transfer.readers import Encoding, Table
 from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, require, require_writable

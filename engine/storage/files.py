@@ -110,11 +110,7 @@ class FileStore:
         return found[file_id]
 
     def find_many(self, *, ids: Iterable[str]) -> dict[str, FileRecord]:
-        wanted = sorted({i for i in ids if isinstance(i, str)})
-        if not wanted:
-            return {}
-        rows = self._conn.execute(sa.select(stored_files).where(stored_files.c.id.in_(wanted)))
-        return {row.id: FileRecord(**row._mapping) for row in rows}
+        return find_files(self._conn, ids=ids)
 
     def path_of(self, record: FileRecord) -> Path:
         return self._blob_path(record.sha256)
@@ -143,6 +139,15 @@ class FileStore:
         return digest.hexdigest(), size
 
 
+def find_files(conn: sa.Connection, *, ids: Iterable[str]) -> dict[str, FileRecord]:
+    """The stored files among `ids`, by id (unknown ids are simply absent)."""
+    wanted = sorted({i for i in ids if isinstance(i, str)})
+    if not wanted:
+        return {}
+    rows = conn.execute(sa.select(stored_files).where(stored_files.c.id.in_(wanted)))
+    return {row.id: FileRecord(**row._mapping) for row in rows}
+
+
 def _row(record: FileRecord) -> dict[str, object]:
     return {
         "id": record.id,
@@ -155,4 +160,11 @@ def _row(record: FileRecord) -> dict[str, object]:
     }
 
 
-__all__ = ["FileRecord", "FileStore", "FileTooLarge", "clean_content_type", "clean_name"]
+__all__ = [
+    "FileRecord",
+    "FileStore",
+    "FileTooLarge",
+    "clean_content_type",
+    "clean_name",
+    "find_files",
+]

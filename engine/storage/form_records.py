@@ -109,6 +109,10 @@ class FormRecordStore:
     def layout(self) -> RecordLayout:
         return self._layout
 
+    @property
+    def conn(self) -> sa.Connection:
+        return self._conn
+
     # --- writes -------------------------------------------------------------------------------
 
     def insert(self, *, values: Mapping[str, Any], actor: int | None) -> int:

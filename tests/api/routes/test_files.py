@@ -91,7 +91,7 @@ def test_records_get_the_stored_metadata_not_the_claimed_one(
     claimed = {"id": stored.id, "name": "tiny.png", "size": 1, "content_type": "image/png"}
 
     clean = resolve_file_refs(
-        files=files,
+        conn=conn,
         form=compile_form(FORM),
         data={"photos": [claimed], "signature": stored.id, "items": [{"proof": [claimed]}]},
     )
@@ -105,7 +105,7 @@ def test_unknown_references_are_errors_at_their_paths(conn: sa.Connection, tmp_p
     data = {"photos": [{"id": "nope"}], "items": [{"proof": "nope"}, {"proof": None}]}
 
     with pytest.raises(SubmissionError) as info:
-        resolve_file_refs(files=FileStore(conn, root=tmp_path), form=compile_form(FORM), data=data)
+        resolve_file_refs(conn=conn, form=compile_form(FORM), data=data)
 
     assert [(e.loc, e.code) for e in info.value.errors] == [
         ("photos", "submission.unknown-file"),
@@ -120,3 +120,32 @@ class _Bytes:
     def read(self, size: int = -1) -> bytes:
         chunk, self._data = self._data[:size], self._data[size:]
         return chunk
+
+
+def test_records_api_keeps_stored_metadata_and_refuses_unknown_files(
+    client: TestClient, migrated_engine: sa.Engine, tmp_path: Path
+) -> None:
+    from engine.bundles import load_bundle
+    from engine.installer import import_bundle
+
+    pack = tmp_path / "pack"
+    (pack / "forms").mkdir(parents=True)
+    (pack / "bundle.yaml").write_text("key: docs\nname: Docs\nversion: 1.0.0\n")
+    (pack / "forms" / "note.yaml").write_text(
+        "key: note\nlabel: Note\nfields:\n"
+        "  - {key: title, type: text, required: true}\n"
+        "  - {key: files, type: attachment, multiple: true, max_size_mb: 1}\n"
+    )
+    import_bundle(db=migrated_engine, bundle=load_bundle(pack))
+    ref = _upload(client, PDF)
+    url = "/api/v1/apps/docs/forms/note/records"
+
+    made = client.post(url, json={"title": "a", "files": [dict(ref, size=1, name="x.exe")]})
+    bad = client.post(url, json={"title": "b", "files": [{"id": "forged"}]})
+
+    assert made.status_code == 201, made.text
+    assert made.json()["files"] == [ref]
+    assert bad.status_code == 422
+    assert [(e["path"], e["code"]) for e in bad.json()["errors"]] == [
+        ("files", "submission.unknown-file")
+    ]
