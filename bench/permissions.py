@@ -33,18 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from _load import copy_rows, insert_rows, ticket_target  # bench/ is on sys.path as a script
 
 from engine.bundles import load_bundle
-from engine.forms.compiler import compile_form
 from engine.forms.listing import build_list_query
 from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, compile_form_access
 from engine.identity.spec import RoleSpec
 from engine.installer import import_bundle
-from engine.registry import DefinitionRegistry
-from engine.storage import UnitOfWork
 from engine.storage.database import create_database_engine
-from engine.storage.form_queries import QueryTarget, count_records, fetch_page, query_target
+from engine.storage.form_queries import QueryTarget, count_records, fetch_page
 from engine.storage.identity import DepartmentStore, UserStore
 from engine.storage.migrate import upgrade_database
 from engine.storage.permission_sql import scope_conditions
@@ -108,47 +106,10 @@ def _load(engine: sa.Engine, rows: int) -> None:
         user_ids = list(conn.execute(sa.text("SELECT user_id FROM user_departments")).scalars())
     started = time.perf_counter()
     if engine.dialect.name == "postgresql":
-        _copy(engine, _rows(rows, user_ids))
+        copy_rows(engine, TABLE, COLUMNS, _rows(rows, user_ids), skip_triggers=True)
     else:
-        _insert(engine, _rows(rows, user_ids))
+        insert_rows(engine, TABLE, COLUMNS, _rows(rows, user_ids))
     print(f"load    {rows:>9} tickets: {time.perf_counter() - started:8.1f} s")
-
-
-def _copy(engine: sa.Engine, rows: Iterator[list[Any]]) -> None:
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        # The generated rows are valid: skip the per-row foreign-key triggers while loading.
-        cursor.execute("SET session_replication_role = replica")
-        names = ", ".join(COLUMNS)
-        with cursor.copy(f"COPY {TABLE} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-            for row in rows:
-                copy.write_row(row)
-        raw.commit()
-    finally:
-        raw.close()
-
-
-def _insert(engine: sa.Engine, rows: Iterator[list[Any]]) -> None:
-    table = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
-    batch: list[dict[str, Any]] = []
-    with engine.begin() as conn:
-        for row in rows:
-            batch.append(dict(zip(COLUMNS, row, strict=True)))
-            if len(batch) == 20_000:
-                conn.execute(table.insert(), batch)
-                batch = []
-        if batch:
-            conn.execute(table.insert(), batch)
-
-
-def _prepare(engine: sa.Engine) -> QueryTarget:
-    bundle = load_bundle(BUNDLE)
-    forms = bundle.definitions["forms"]
-    with UnitOfWork(engine) as uow:
-        definition = DefinitionRegistry().form(uow, app="aftersales", key="ticket")
-    form = compile_form(forms["ticket"], forms=forms, option_sets=definition.option_sets)
-    return query_target(app="aftersales", form=form, forms=forms)
 
 
 def _indexes(engine: sa.Engine) -> None:
@@ -298,7 +259,7 @@ def main() -> None:
             _organisation(engine)
             _load(engine, args.rows)
         _indexes(engine)
-        _measure(engine, _prepare(engine), args.repeat)
+        _measure(engine, ticket_target(engine, BUNDLE), args.repeat)
         engine.dispose()
 
 

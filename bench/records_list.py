@@ -31,16 +31,14 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from _auth import admin_headers  # bench/ is on sys.path when run as a script
+from _load import copy_rows, insert_rows, ticket_target  # bench/ is on sys.path as a script
 
 from engine.bundles import load_bundle
-from engine.forms.compiler import compile_form
 from engine.forms.listing import build_list_query
 from engine.installer import import_bundle
-from engine.registry import DefinitionRegistry
-from engine.storage import UnitOfWork
 from engine.storage._fts import ensure_search_index
 from engine.storage.database import create_database_engine
-from engine.storage.form_queries import count_records, fetch_page, query_target
+from engine.storage.form_queries import count_records, fetch_page
 from engine.storage.migrate import upgrade_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,45 +114,10 @@ def _load(engine: sa.Engine, rows: int) -> None:
         conn.execute(team.insert(), [{"created_at": now, "updated_at": now}] * teams)
     started = time.perf_counter()
     if engine.dialect.name == "postgresql":
-        _copy(engine, _rows(rows, customers, teams))
+        copy_rows(engine, TABLE, COLUMNS, _rows(rows, customers, teams))
     else:
-        _insert(engine, _rows(rows, customers, teams))
+        insert_rows(engine, TABLE, COLUMNS, _rows(rows, customers, teams))
     print(f"load    {rows:>9} tickets: {time.perf_counter() - started:8.1f} s")
-
-
-def _copy(engine: sa.Engine, rows: Iterator[list[Any]]) -> None:
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        names = ", ".join(COLUMNS)
-        with cursor.copy(f"COPY {TABLE} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-            for row in rows:
-                copy.write_row(row)
-        raw.commit()
-    finally:
-        raw.close()
-
-
-def _insert(engine: sa.Engine, rows: Iterator[list[Any]]) -> None:
-    table = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
-    batch: list[dict[str, Any]] = []
-    with engine.begin() as conn:
-        for row in rows:
-            batch.append(dict(zip(COLUMNS, row, strict=True)))
-            if len(batch) == 20_000:
-                conn.execute(table.insert(), batch)
-                batch = []
-        if batch:
-            conn.execute(table.insert(), batch)
-
-
-def _prepare(engine: sa.Engine) -> Any:
-    bundle = load_bundle(BUNDLE)
-    forms = bundle.definitions["forms"]
-    with UnitOfWork(engine) as uow:
-        definition = DefinitionRegistry().form(uow, app="aftersales", key="ticket")
-    form = compile_form(forms["ticket"], forms=forms, option_sets=definition.option_sets)
-    return query_target(app="aftersales", form=form, forms=forms)
 
 
 def _indexes(engine: sa.Engine, target: Any, search: bool) -> None:
@@ -323,7 +286,7 @@ def main() -> None:
             upgrade_database(engine)
             import_bundle(db=engine, bundle=load_bundle(BUNDLE))
             _load(engine, args.rows)
-        target = _prepare(engine)
+        target = ticket_target(engine, BUNDLE)
         _indexes(engine, target, not args.no_search)
         if not args.api_only:
             _compare(engine, target, args.repeat)
