@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
+    # Engines that react to record writes (flows, SLA, audit, report caches) append here.
+    app.state.record_listeners = []
     install_error_handlers(app)
     install_security_handlers(app)
     for module in (health, schemas, auth, org, audit):  # each guards its own routes

@@ -47,7 +47,9 @@ def get_record_service(request: Request) -> RecordService:
     if service is None:
         registry = getattr(state, "registry", None) or DefinitionRegistry()
         state.registry = registry
-        service = state.records = RecordService(db=state.db, registry=registry)
+        service = state.records = RecordService(
+            db=state.db, registry=registry, listeners=state.record_listeners
+        )
     return service
 
 

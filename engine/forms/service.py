@@ -25,6 +25,7 @@ from engine.errors import (
     PermissionDenied,
     SubmissionError,
 )
+from engine.forms.events import ChangeListener
 from engine.forms.record_access import (
     Who,
     departments_of,
@@ -117,10 +118,12 @@ class RecordService:
         db: sa.Engine | sa.Connection,
         registry: DefinitionRegistry,
         clock: Callable[[], datetime] = utc_now,
+        listeners: Sequence[ChangeListener] = (),
     ) -> None:
         self._db = db
         self._registry = registry
         self._clock = clock
+        self._listeners = listeners  # told of every write before it commits (events.py)
         self._layouts: dict[FormDefinition, RecordLayout] = {}
         self._names: dict[FormDefinition, frozenset[str]] = {}
         self._lock = threading.Lock()

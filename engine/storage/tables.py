@@ -401,3 +401,16 @@ __all__ = [
     "user_roles",
     "users",
 ]
+
+# Later engines keep their tables in modules of their own on this metadata; importing them here
+# makes `metadata` complete for Alembic and the tests whichever module is imported first.
+from engine.storage import (  # noqa: E402
+    tables_assign,
+    tables_flows,
+    tables_jobs,
+    tables_public,
+    tables_reports,
+    tables_sla,
+)
+
+del tables_assign, tables_flows, tables_jobs, tables_public, tables_reports, tables_sla

@@ -1,0 +1,1 @@
+"""Durable jobs: timers, SLA checks, notifications and webhooks as rows claimed by workers."""

@@ -1,0 +1,7 @@
+"""Public form links, tracking tokens and rate limits.
+
+Engine tables on the shared metadata of engine/storage/tables.py."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
