@@ -30,6 +30,7 @@ REFERENCE_KEYS: Mapping[str, str] = {
     "report": "reports",
     "dashboard": "dashboards",
     "flow": "flows",
+    "calendar": "calendars",
 }
 OPTION_SETS_FILE = "data/option_sets.yaml"
 
@@ -88,7 +89,19 @@ def _checkers() -> dict[type[SpecModel], Checker]:
     views = sys.modules.get("engine.forms.views")
     if views is not None:
         checkers[views.ViewSpec] = views.check_views
+    for name in ENGINE_CHECKED_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            checkers[module.SPEC_MODEL] = _with_references(module.check_kind)
     return checkers
+
+
+# Modules exposing SPEC_MODEL and check_kind(kind, view): their checks run with the reference check.
+ENGINE_CHECKED_MODULES = ("engine.flows.calendar_spec", "engine.flows.sla_spec")
+
+
+def _with_references(check: Checker) -> Checker:
+    return lambda kind, view: _check_references(kind, view) + check(kind, view)
 
 
 def _references(value: Any, pointer: str) -> Iterator[tuple[str, str, str]]:
