@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -29,12 +30,27 @@ class Settings(BaseSettings):
     login_max_failures_per_client: int = 20
     password_time_cost: int = 3
     password_memory_kib: int = 64 * 1024
+    # jobs and outbox (engine/jobs, engine/outbox): worker leases, retries, SMTP, webhooks
+    worker_lease_seconds: int = Field(default=60, description="A killed worker's jobs wait this")
+    worker_poll_seconds: float = Field(default=1.0, description="Idle wait between queue polls")
+    worker_batch_size: int = Field(default=50, description="Jobs claimed per round trip")
+    job_retry_base_seconds: float = Field(default=5.0, description="First retry delay; doubles")
+    job_retry_max_seconds: float = Field(default=3600.0, description="Longest retry delay")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "tangram@localhost"
+    smtp_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = Field(default=5.0, description="Per delivery attempt")
 
     def resolved_database_url(self) -> str:
         """The database URL in force: the explicit one, or `sqlite:///<data_dir>/tangram.db`."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'tangram.db').resolve()}"
+
+    def secret(self, name: str) -> str | None:
+        """The secret `name` from the environment variable `TANGRAM_SECRET_<NAME>`, if set."""
+        return os.environ.get(f"TANGRAM_SECRET_{name.upper()}") or None
 
 
 __all__ = ["Settings"]
