@@ -1,0 +1,299 @@
+"""Public links: publish a form, open it anonymously, submit once, follow the request.
+
+The submitter has no account: what it may send is exactly the link's `fields`, what it sees
+back is the one record it created, through a random tracking token (stored hashed), and only
+the fields the link marks trackable. Rate limits live in the database (`engine.public.rate`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.errors import FieldError, NotFoundError, SubmissionError
+from engine.forms.events import ChangeListener
+from engine.forms.service import RecordService, field_json
+from engine.public import rate
+from engine.public._store import LinkStore, PublicLink, TrackingStore
+from engine.public.checks import check_link
+from engine.public.errors import (
+    FIELD_NOT_ALLOWED,
+    LINK_CLOSED,
+    LINK_NOT_FOUND,
+    LOOKUP_NOT_FOUND,
+    TRACKING_NOT_FOUND,
+)
+from engine.public.spec import LimitsSpec, PublicLinkSpec
+from engine.registry import DefinitionRegistry, FormDefinition
+from engine.storage.sqltypes import utc_now
+from engine.storage.uow import UnitOfWork
+
+TRACK_PER_CLIENT = 120  # tracking lookups per client address per minute
+TRACKING_PATH = "/t/"
+
+
+@dataclass(frozen=True, slots=True)
+class Prefilled:
+    """The values a link fills in: `values` by field key, `readonly` those the submitter
+    cannot change, `display` a text per relation value (the related record's title)."""
+
+    values: dict[str, Any]
+    readonly: frozenset[str]
+    display: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    record_id: int
+    tracking_token: str
+
+    @property
+    def tracking_path(self) -> str:
+        return TRACKING_PATH + self.tracking_token
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """What a tracking token shows: the trackable fields of its record, in the link's order."""
+
+    link: PublicLink
+    definition: FormDefinition
+    submitted_at: datetime
+    values: dict[str, Any]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class PublicLinkService:
+    """Public link use cases over one database; the app owns it beside the record service."""
+
+    def __init__(
+        self,
+        *,
+        db: sa.Engine,
+        registry: DefinitionRegistry,
+        listeners: Sequence[ChangeListener] = (),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._listeners = listeners
+        self._clock = clock
+        self._records = RecordService(db=db, registry=registry, clock=clock, listeners=listeners)
+
+    # --- administration ---------------------------------------------------------------------
+
+    def create_link(
+        self, *, app: str, form: str, spec: PublicLinkSpec, actor_id: int | None
+    ) -> PublicLink:
+        """Check `spec` against the form and store it under a new random token."""
+        definition = self._records.definition(app=app, form=form)
+        check_link(spec, form=definition.compiled.spec, forms=definition.forms)
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            link = LinkStore(uow.conn, now=self._clock()).insert(
+                token=secrets.token_urlsafe(18),
+                app=app,
+                form=form,
+                values=_state(spec) | {"options": spec.options(), "created_by": actor_id},
+            )
+            _audit(uow, "public.link-create", link, actor_id)
+            uow.commit()
+        return link
+
+    def list_links(self, *, app: str, form: str) -> list[PublicLink]:
+        self._records.definition(app=app, form=form)  # 404 for an unknown form
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            return LinkStore(uow.conn, now=self._clock()).list_for(app=app, form=form)
+
+    def change_link(
+        self,
+        *,
+        app: str,
+        form: str,
+        link_id: int,
+        changes: Mapping[str, Any],
+        actor_id: int | None,
+    ) -> PublicLink:
+        """Enable, disable or re-date a link (`enabled`, `expires_at`)."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            store = LinkStore(uow.conn, now=self._clock())
+            link = store.get(link_id=link_id)
+            if (link.app, link.form) != (app, form):
+                raise NotFoundError(f"public link {link_id} not found", code=LINK_NOT_FOUND)
+            allowed = {k: v for k, v in changes.items() if k in ("enabled", "expires_at")}
+            link = store.update(link_id=link_id, values=allowed)
+            _audit(uow, "public.link-change", link, actor_id, detail=allowed)
+            uow.commit()
+        return link
+
+    # --- the anonymous side -----------------------------------------------------------------
+
+    def open_link(self, *, token: str) -> tuple[PublicLink, FormDefinition]:
+        """The open link of `token` and its form; 404 when unknown, disabled or expired."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            link = LinkStore(uow.conn, now=self._clock()).find(token=token[:64])
+        if link is None:
+            raise NotFoundError("no such public link", code=LINK_NOT_FOUND)
+        if not link.is_open(self._clock()):
+            raise NotFoundError("this public link is closed", code=LINK_CLOSED)
+        return link, self._records.definition(app=link.app, form=link.form)
+
+    def prefill(self, link: PublicLink, params: Mapping[str, str]) -> Prefilled:
+        """The values `link` fills from its fixed values, the query and its lookup."""
+        spec = PublicLinkSpec.model_validate(link.options)
+        values: dict[str, Any] = {}
+        for key, prefill in spec.prefill.items():
+            value = prefill.value if prefill.param is None else params.get(prefill.param)
+            if value not in (None, ""):
+                values[key] = value
+        readonly = {k for k, p in spec.prefill.items() if p.readonly}
+        display: dict[str, str] = {}
+        if spec.lookup is not None and params.get(spec.lookup.param):
+            found, title = self._lookup(link, spec, params[spec.lookup.param])
+            values |= found
+            readonly |= set(found)
+            display[spec.lookup.relation] = title
+        return Prefilled(values, frozenset(readonly), display)
+
+    def submit(
+        self, *, token: str, params: Mapping[str, str], data: Mapping[str, Any], client: str
+    ) -> Submitted:
+        """Rate-limit, check and store one submission; its record and tracking token commit
+        together. Only the link's typed fields are accepted; read-only prefills win."""
+        link, _definition = self.open_link(token=token)
+        limits = PublicLinkSpec.model_validate(link.options).limits
+        self._count(link, limits, client)
+        spec = PublicLinkSpec.model_validate(link.options)
+        refused = sorted(set(data) - set(spec.fields))
+        if refused:
+            message = "this link does not accept the field"
+            raise SubmissionError([FieldError(key, FIELD_NOT_ALLOWED, message) for key in refused])
+        filled = self.prefill(link, params)
+        typed = {k: v for k, v in data.items() if k not in filled.readonly}
+        values = {
+            **filled.values,
+            **typed,
+            **{k: filled.values[k] for k in filled.readonly if k in filled.values},
+        }
+        tracking = secrets.token_urlsafe(24)  # 192 bits
+        with self._db.connect() as conn, conn.begin():
+            records = RecordService(
+                db=conn, registry=self._registry, clock=self._clock, listeners=self._listeners
+            )
+            created = records.create(app=link.app, form=link.form, data=values, actor=None)
+            TrackingStore(conn, now=self._clock()).insert(
+                token_hash=token_hash(tracking), link_id=link.id, record_id=created.record.id
+            )
+        return Submitted(created.record.id, tracking)
+
+    def track(self, *, token: str, client: str) -> Tracked:
+        """The trackable fields of the record `token` was issued for; 404 for anything else."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            rate.hit(
+                uow.conn,
+                bucket=f"track:{client}",
+                limit=TRACK_PER_CLIENT,
+                window_seconds=60,
+                now=self._clock(),
+            )
+            uow.commit()
+            row = TrackingStore(uow.conn, now=self._clock()).find(token_hash=token_hash(token))
+            link = (
+                None
+                if row is None
+                else LinkStore(uow.conn, now=self._clock()).get(link_id=row.link_id)
+            )
+        if row is None or link is None:
+            raise NotFoundError("no such tracking link", code=TRACKING_NOT_FOUND)
+        try:
+            result = self._records.get(app=link.app, form=link.form, record_id=row.record_id)
+        except NotFoundError as err:  # deleted since: the request is gone for the submitter
+            raise NotFoundError("no such tracking link", code=TRACKING_NOT_FOUND) from err
+        trackable = PublicLinkSpec.model_validate(link.options).trackable
+        record = result.record
+        values = {
+            key: field_json(result.definition, key, record.values.get(key)) for key in trackable
+        }
+        return Tracked(link, result.definition, record.created_at, values)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _count(self, link: PublicLink, limits: LimitsSpec, client: str) -> None:
+        now = self._clock()
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            for bucket, limit in (
+                (f"submit:{link.id}:{client}", limits.per_client),
+                (f"link:{link.id}", limits.per_link),
+            ):
+                try:
+                    rate.hit(
+                        uow.conn,
+                        bucket=bucket,
+                        limit=limit,
+                        window_seconds=limits.window_seconds,
+                        now=now,
+                    )
+                finally:
+                    uow.commit()  # refused hits count too
+
+    def _lookup(
+        self, link: PublicLink, spec: PublicLinkSpec, value: str
+    ) -> tuple[dict[str, Any], str]:
+        lookup = spec.lookup
+        assert lookup is not None  # the caller checked
+        definition = self._records.definition(app=link.app, form=link.form)
+        target_key = str(definition.compiled.fields[lookup.relation].form)  # type: ignore[union-attr]
+        target = self._records.definition(app=link.app, form=target_key)
+        layout = self._records.layout(target)
+        slot = layout.slot(lookup.by)
+        assert slot is not None and slot.columns  # check_link accepted only stored text fields
+        column = layout.main.c[slot.columns[0]]
+        with self._db.connect() as conn:
+            found = conn.execute(
+                sa.select(layout.main.c.id)
+                .where(column == value[:500], layout.main.c.deleted_at.is_(None))
+                .limit(1)
+            ).scalar()
+        if found is None:
+            raise NotFoundError("nothing matches this code", code=LOOKUP_NOT_FOUND)
+        record = self._records.get(app=link.app, form=target_key, record_id=int(found)).record
+        values: dict[str, Any] = {lookup.relation: int(found)}
+        for key, source in lookup.copy_fields.items():
+            values[key] = field_json(target, source, record.values.get(source))
+        title_key = target.compiled.spec.title_field
+        title = record.values.get(title_key) if title_key else None
+        return values, str(title) if title not in (None, "") else f"#{found}"
+
+
+def _state(spec: PublicLinkSpec) -> dict[str, Any]:
+    return {"label": spec.label, "enabled": spec.enabled, "expires_at": spec.expires_at}
+
+
+def _audit(
+    uow: UnitOfWork,
+    action: str,
+    link: PublicLink,
+    actor_id: int | None,
+    *,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    uow.audit.record(
+        action=action,
+        target_kind="public_link",
+        target_key=f"{link.app}.{link.form}#{link.id}",
+        actor=actor_id,
+        detail={
+            k: v.isoformat() if isinstance(v, datetime) else v for k, v in (detail or {}).items()
+        },
+    )
+
+
+__all__ = ["TRACKING_PATH", "Prefilled", "PublicLinkService", "Submitted", "Tracked", "token_hash"]

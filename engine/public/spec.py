@@ -1,0 +1,80 @@
+"""What an administrator publishes: which fields a public link shows, fills and tracks.
+
+Pure models (no I/O); `engine.public.service` checks them against the form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from engine.spec_base import Key
+
+Param = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PrefillSpec(_Model):
+    """A field filled for the submitter: a fixed `value` or the query parameter `param`.
+
+    A `readonly` prefill wins over anything submitted; otherwise it is only the initial value.
+    """
+
+    value: Any = None
+    param: Param | None = None
+    readonly: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PrefillSpec:
+        if (self.value is None) == (self.param is None):
+            raise ValueError("give exactly one of `value` and `param`")
+        return self
+
+
+class LookupSpec(_Model):
+    """Find the related record whose `by` field equals query parameter `param` (a device by
+    its QR token), set `relation` to it and copy `copy` ({field: target field}) from it; all
+    read-only."""
+
+    relation: Key
+    by: Key
+    param: Param
+    copy_fields: dict[Key, Key] = Field(default_factory=dict, alias="copy")
+
+
+class LimitsSpec(_Model):
+    """Submissions per client address and per link in each window, and the body size."""
+
+    per_client: int = Field(10, ge=1, le=100_000)
+    per_link: int = Field(1000, ge=1, le=10_000_000)
+    window_seconds: int = Field(3600, ge=10, le=7 * 86400)
+    max_body_bytes: int = Field(64 * 1024, ge=256, le=1024 * 1024)
+
+
+class PublicLinkSpec(_Model):
+    """A form published as a public link."""
+
+    label: str | None = Field(None, max_length=200)
+    fields: list[Key] = Field(min_length=1, max_length=200)
+    prefill: dict[Key, PrefillSpec] = Field(default_factory=dict)
+    lookup: LookupSpec | None = None
+    trackable: list[Key] = Field(default_factory=list, max_length=200)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    enabled: bool = True
+    expires_at: datetime | None = None
+
+    def options(self) -> dict[str, Any]:
+        """What the link row stores besides its label, state and expiry."""
+        return self.model_dump(
+            mode="json",
+            by_alias=True,
+            include={"fields", "prefill", "lookup", "trackable", "limits"},
+        )
+
+
+__all__ = ["LimitsSpec", "LookupSpec", "PrefillSpec", "PublicLinkSpec"]
