@@ -39,7 +39,12 @@ def get_transfer_service(request: Request) -> TransferService:
     if service is None:
         registry = getattr(state, "registry", None) or DefinitionRegistry()
         state.registry = registry
-        service = TransferService(db=state.db, registry=registry, data_dir=state.settings.data_dir)
+        service = TransferService(
+            db=state.db,
+            registry=registry,
+            data_dir=state.settings.data_dir,
+            listeners=state.record_listeners,
+        )
         state.transfer = service
     return service
 

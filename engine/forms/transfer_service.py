@@ -19,6 +19,7 @@ from typing import IO, Any, Literal
 import sqlalchemy as sa
 
 from engine.errors import ConflictError, EngineError, FieldError, NotFoundError, SubmissionError
+from engine.forms.events import ChangeListener, RecordChange, notify_listeners
 from engine.forms.record_access import Who, form_access, read_scope, user_id_of
 from engine.forms.transfer import (
     BATCH_SIZE,
@@ -95,8 +96,10 @@ class TransferService:
         data_dir: Path,
         clock: Callable[[], datetime] = utc_now,
         batch_size: int = BATCH_SIZE,
+        listeners: Sequence[ChangeListener] = (),
     ) -> None:
         self._db = db
+        self._listeners = listeners  # told of every imported record (source "import")
         self._registry = registry
         self._dir = Path(data_dir) / "imports"
         self._clock = clock
@@ -483,8 +486,7 @@ class _Sink:
         conn = self._uow.conn
         try:
             with conn.begin_nested():
-                for record in records:
-                    self._insert(record)
+                self._announce([self._insert(record) for record in records])
             return {}
         except (ConflictError, SubmissionError, sa.exc.IntegrityError):
             pass
@@ -492,14 +494,34 @@ class _Sink:
         for position, record in enumerate(records):
             try:
                 with conn.begin_nested():
-                    self._insert(record)
+                    self._announce([self._insert(record)])
             except SubmissionError as err:
                 failures[position] = err.errors[0] if err.errors else _row_error(err)
             except (ConflictError, sa.exc.IntegrityError) as err:
                 failures[position] = _row_error(err)
         return failures
 
-    def _insert(self, record: dict[str, Any]) -> None:
+    def _announce(self, record_ids: list[int]) -> None:
+        """One `created` change per imported record, read back in one query per batch."""
+        listeners = self._service._listeners
+        if not listeners:
+            return
+        definition, actor = self._definition, self._job.created_by
+        for record in self._store.get_many(ids=record_ids):
+            change = RecordChange(
+                app=definition.app,
+                form=definition.key,
+                record_id=record.id,
+                kind="created",
+                before=None,
+                after=record,
+                changed=frozenset(record.values),
+                actor_id=actor,
+                source="import",
+            )
+            notify_listeners(listeners, self._uow, change)
+
+    def _insert(self, record: dict[str, Any]) -> int:
         from engine.forms.service import field_json
 
         actor = self._job.created_by
@@ -512,6 +534,7 @@ class _Sink:
         self._meta.add_history(
             record_id=record_id, version=1, action="create", changes=changes, actor=actor
         )
+        return record_id
 
     def checkpoint(self, progress: ImportProgress, *, keep: bool) -> None:
         self.progress = progress
