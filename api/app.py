@@ -16,6 +16,7 @@ from api.routes import (
     forms,
     health,
     org,
+    public,
     record_lists,
     record_transfer,
     records,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # order matters: /records/{id} comes last so /records/count and /records/export match first
     for module in (record_transfer, record_lists, records):
         app.include_router(module.router, prefix="/api/v1", dependencies=signed_in)
+    app.include_router(public.router, prefix="/api/v1")  # guards its own routes
     mount_pages(app)
     return app
 
