@@ -132,7 +132,13 @@ class ReportSpec(SpecModel):
     filters: tuple[Filter, ...] = ()
     sort: tuple[Sort, ...] = ()
     limit: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    others: bool = Field(
+        False, description="With a limit: the groups past it become one trailing others row"
+    )
     compare: Literal["previous_period", "previous_year"] | None = None
+    timezone: str = Field(
+        "UTC", max_length=64, description="IANA zone of date grains and date filters"
+    )
     chart: Chart = Chart(type="table")
 
 
@@ -161,6 +167,21 @@ class Widget(SpecModel):
     links_to: tuple[Key, ...] = Field((), description="Widgets filtered when this one is clicked")
 
 
+class Alert(SpecModel):
+    """A threshold alert (数据预警): the worker runs `report` every `every_minutes` and notifies
+    when `measure` `op` `threshold` holds for any of its rows."""
+
+    key: Key
+    label: Label
+    report: Key
+    measure: Key
+    op: Literal["gt", "gte", "lt", "lte", "eq", "ne"]
+    threshold: float
+    every_minutes: Annotated[int, Field(ge=5, le=10_080)] = 60
+    users: tuple[str, ...] = Field((), description="Usernames to notify")
+    roles: tuple[Key, ...] = Field((), description="Roles of the app whose members are notified")
+
+
 class DashboardSpec(SpecModel):
     """Widgets on a 24-column grid with shared filters."""
 
@@ -173,10 +194,12 @@ class DashboardSpec(SpecModel):
     widgets: tuple[Widget, ...] = ()
     filters: tuple[GlobalFilter, ...] = ()
     refresh_seconds: Annotated[int, Field(ge=10)] | None = None
+    alerts: tuple[Alert, ...] = ()
 
 
 __all__ = [
     "DASHBOARD_SCHEMA_VERSION",
+    "Alert",
     "REPORT_SCHEMA_VERSION",
     "Chart",
     "DashboardSpec",
