@@ -1,0 +1,209 @@
+"""The worker: claims due jobs under a lease and runs each in its own unit of work.
+
+A handler's database effects and the job's completion commit together. A handler that raises
+has its effects rolled back; the job is retried with exponential backoff and jitter until it
+runs out of attempts, then it is `failed` (visible to admins, retryable). A job whose kind has no
+handler fails at once. A worker that dies leaves its jobs `running` until the lease expires;
+any worker then requeues them (engine/jobs/claims.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from engine.errors import EngineError
+from engine.jobs import claims
+from engine.jobs.claims import ClaimedJob
+from engine.jobs.errors import JobFailure
+from engine.jobs.types import JobContext, JobHandler
+from engine.settings import Settings
+from engine.storage.sqltypes import utc_now
+from engine.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+NO_HANDLER = "job.no-handler"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    lease_seconds: float = 60.0
+    batch_size: int = 50
+    poll_seconds: float = 1.0
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerOptions:
+        return cls(
+            lease_seconds=settings.worker_lease_seconds,
+            batch_size=settings.worker_batch_size,
+            poll_seconds=settings.worker_poll_seconds,
+            retry_base_seconds=settings.job_retry_base_seconds,
+            retry_max_seconds=settings.job_retry_max_seconds,
+        )
+
+    def retry_delay(self, attempt: int) -> timedelta:
+        """Exponential backoff from the first attempt, capped, with ±20 % jitter."""
+        delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (attempt - 1))
+        return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+def default_worker_name(index: int = 0) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{index}"[:100]
+
+
+class Worker:
+    """One claiming loop. Threads or processes each run their own `Worker`."""
+
+    def __init__(
+        self,
+        db: sa.Engine,
+        *,
+        handlers: Mapping[str, JobHandler],
+        name: str | None = None,
+        options: WorkerOptions | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.db = db
+        self.handlers = dict(handlers)
+        self.name = name or default_worker_name()
+        self.options = options or WorkerOptions()
+        self._clock = clock
+        self._last_reap = float("-inf")
+
+    def run_batch(self, stop: threading.Event | None = None) -> int:
+        """Reap expired leases now and then, claim one batch and run it; returns jobs claimed.
+
+        When `stop` is set midway, the jobs not started yet are released at once.
+        """
+        if time.monotonic() - self._last_reap >= self.options.lease_seconds / 4:
+            with self.db.begin() as conn:
+                reaped = claims.reap_expired(conn, now=self._clock())
+            if reaped:
+                log.warning("worker %s: requeued %d job(s) of stopped workers", self.name, reaped)
+            self._last_reap = time.monotonic()
+        now = self._clock()
+        with self.db.begin() as conn:
+            batch = claims.claim_due(
+                conn,
+                worker=self.name,
+                now=now,
+                lease_until=now + timedelta(seconds=self.options.lease_seconds),
+                limit=self.options.batch_size,
+            )
+        self._run_claimed(batch, stop)
+        return len(batch)
+
+    def drain(self, *, max_batches: int | None = None) -> int:
+        """Run batches until nothing is due (or `max_batches` ran); returns jobs claimed."""
+        total = batches = 0
+        while max_batches is None or batches < max_batches:
+            claimed = self.run_batch()
+            total += claimed
+            batches += 1
+            if claimed == 0:
+                break
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; a database outage is logged and waited out."""
+        log.info("worker %s started (%d handler kinds)", self.name, len(self.handlers))
+        while not stop.is_set():
+            try:
+                claimed = self.run_batch(stop)
+            except Exception:
+                log.exception("worker %s: polling the job queue failed", self.name)
+                claimed = 0
+            if claimed == 0:
+                stop.wait(self.options.poll_seconds)
+        log.info("worker %s stopped", self.name)
+
+    def _run_claimed(self, batch: list[ClaimedJob], stop: threading.Event | None) -> None:
+        renewed_at = time.monotonic()
+        for index, job in enumerate(batch):
+            if stop is not None and stop.is_set():
+                with self.db.begin() as conn:
+                    rest = [j.id for j in batch[index:]]
+                    claims.release(conn, job_ids=rest, worker=self.name, now=self._clock())
+                return
+            if time.monotonic() - renewed_at >= self.options.lease_seconds / 3:
+                self._renew([j.id for j in batch[index:]])
+                renewed_at = time.monotonic()
+            self.run_job(job)
+
+    def _renew(self, job_ids: list[int]) -> None:
+        lease_until = self._clock() + timedelta(seconds=self.options.lease_seconds)
+        with self.db.begin() as conn:
+            claims.renew(conn, job_ids=job_ids, worker=self.name, lease_until=lease_until)
+
+    def run_job(self, job: ClaimedJob) -> None:
+        """Run one claimed job: effects and completion in one transaction, or a retry."""
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise JobFailure(f"{NO_HANDLER}: no handler for kind {job.kind!r}", permanent=True)
+            with UnitOfWork(self.db, clock=self._clock) as uow:
+                now = self._clock()
+                if not claims.start(uow.conn, job_id=job.id, worker=self.name, now=now):
+                    log.warning("worker %s: lost the lease of job %d", self.name, job.id)
+                    return
+                handler(
+                    JobContext(
+                        uow=uow,
+                        job_id=job.id,
+                        kind=job.kind,
+                        payload=job.payload,
+                        attempt=job.attempts,
+                        now=now,
+                        worker=self.name,
+                    )
+                )
+                uow.commit()
+        except Exception as err:
+            self._record_failure(job, err)
+
+    def _record_failure(self, job: ClaimedJob, err: Exception) -> None:
+        permanent = isinstance(err, JobFailure) and err.permanent
+        out_of_attempts = permanent or job.attempts >= job.max_attempts
+        now = self._clock()
+        retry_at = None if out_of_attempts else now + self.options.retry_delay(job.attempts)
+        with self.db.begin() as conn:
+            if isinstance(err, JobFailure) and err.record is not None:
+                err.record(conn)
+            claims.schedule_retry(
+                conn,
+                job_id=job.id,
+                worker=self.name,
+                now=now,
+                error=describe_error(err),
+                retry_at=retry_at,
+            )
+        outcome = "failed for good" if retry_at is None else f"retry at {retry_at:%H:%M:%S}"
+        log.warning(
+            "job %d (%s) attempt %d/%d: %s; %s",
+            *(job.id, job.kind, job.attempts, job.max_attempts, err, outcome),
+        )
+
+
+def describe_error(err: Exception) -> str:
+    """What admins see as the job's last error: the code or type, message and where it came from."""
+    if isinstance(err, JobFailure):
+        return str(err)[:4000]
+    head = f"{err.code}: {err.message}" if isinstance(err, EngineError) else repr(err)
+    trace = "".join(traceback.format_exception(err)[-3:])
+    return f"{head}\n{trace}"[:4000]
+
+
+__all__ = ["NO_HANDLER", "Worker", "WorkerOptions", "default_worker_name", "describe_error"]
