@@ -260,6 +260,9 @@ class Edge(SpecModel):
     from_: Key = Field(alias="from")
     to: Key
     condition: Expr | None = None
+    outcome: Literal["approved", "rejected", "done", "returned"] | None = Field(
+        None, description="Taken only when the user task it leaves ended with this outcome"
+    )
     label: Label | None = None
 
 
