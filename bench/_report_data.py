@@ -1,0 +1,159 @@
+"""Generated after-sales data for the report engine: customers, models, teams and tickets.
+
+The distributions follow AFTERSALES.md §5 loosely (channels, types, priorities, SLA breaches,
+reopens, escalations); the values only need to exercise every KPI formula of §4, with blanks
+where the process has not reached a step (no response yet, not resolved). The same seed gives
+the same rows. Used by bench/reports.py and by tests/engine/reports (small N).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from _load import copy_rows, insert_rows  # bench/ is on sys.path (script or test conftest)
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = ROOT / "templates" / "aftersales"
+TICKET = "aftersales__ticket"
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+SPAN = 365 * 86_400
+MODELS = [("AC-300", "compressor"), ("AC-500", "compressor"), ("WP-200", "purifier"),
+          ("WP-800", "purifier"), ("IC-10", "controller")]  # fmt: skip
+REGIONS = {"east": 30, "south": 20, "north": 15, "central": 12, "southwest": 10,
+           "northeast": 7, "northwest": 6}  # fmt: skip
+TIERS = {"vip": 5, "key": 15, "standard": 80}
+CHANNELS = {"phone": 35, "wechat": 25, "web": 12, "qr": 10, "app": 8, "email": 3, "system": 7}
+TYPES = {"repair": 45, "tech_support": 18, "consultation": 12, "pm": 7, "installation": 6,
+         "return_exchange": 4, "complaint": 3, "feedback": 3, "recall": 2}  # fmt: skip
+PRIORITIES = {"urgent": 5, "high": 20, "medium": 45, "low": 30}
+FAULTS = {"E07": 14, "E12": 10, "W03": 12, "W09": 8, "F01": 9, "F05": 7, "G00": 10, "G90": 6,
+          "S01": 3, "S02": 5, "S03": 2, "L01": 4}  # fmt: skip
+CATEGORY = {"E07": "hardware", "E12": "hardware", "W03": "hardware", "W09": "hardware",
+            "F01": "software", "F05": "software", "G00": "usage", "G90": "usage",
+            "S01": "service", "S02": "service", "S03": "service", "L01": "logistics"}  # fmt: skip
+RESOLUTIONS = {"remote_fixed": 30, "onsite_fixed": 25, "part_replaced": 15, "unit_replaced": 3,
+               "answered": 15, "user_error": 6, "no_fault_found": 4, "duplicate": 2}  # fmt: skip
+SENTIMENTS = {"positive": 20, "neutral": 68, "negative": 12}
+TICKET_COLUMNS = [
+    "number", "channel", "ticket_type", "customer", "product_model", "region", "fault_code",
+    "problem_category", "sentiment", "priority", "team", "status", "status_category",
+    "sla_start", "response_by", "resolution_by", "first_response_at", "frt_bsec",
+    "first_resolved_at", "resolved_at", "first_resolution_bsec", "resolution_bsec",
+    "hold_bsec", "response_state", "resolution_state", "escalation_level", "resolution_code",
+    "close_reason", "reopen_count", "agent_reply_count", "transfer_count", "visit_count",
+    "handle_sec", "created_at", "updated_at", "version",
+]  # fmt: skip
+
+
+def install(engine: sa.Engine) -> None:
+    """Install the after-sales bundle (its form tables) unless it is there already."""
+    from engine.bundles import load_bundle
+    from engine.installer import import_bundle
+
+    if sa.inspect(engine).has_table(TICKET):
+        return
+    import_bundle(db=engine, bundle=load_bundle(BUNDLE))
+
+
+def load(engine: sa.Engine, tickets: int, *, seed: int = 42, teams: int = 8) -> None:
+    """Masters then `tickets` tickets, committed (COPY on PostgreSQL)."""
+    rng = random.Random(seed)
+    customers = max(40, tickets // 25)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    meta = sa.MetaData()
+    with engine.begin() as conn:
+        customer = sa.Table("aftersales__customer", meta, autoload_with=conn)
+        model = sa.Table("aftersales__product_model", meta, autoload_with=conn)
+        team = sa.Table("aftersales__team", meta, autoload_with=conn)
+        stamp = {"created_at": now, "updated_at": now, "version": 1}
+        conn.execute(model.insert(), [
+            {**stamp, "id": i + 1, "code": code, "name": code, "product_line": line}
+            for i, (code, line) in enumerate(MODELS)])  # fmt: skip
+        conn.execute(team.insert(), [
+            {**stamp, "id": i + 1, "code": f"T{i + 1:02d}", "name": f"Team {i + 1}"}
+            for i in range(teams)])  # fmt: skip
+        tiers = _pick(TIERS, customers, rng)
+        regions = _pick(REGIONS, customers, rng)
+        conn.execute(customer.insert(), [
+            {**stamp, "id": i + 1, "code": f"C{i + 1:06d}", "name": f"Customer {i + 1}",
+             "tier": tiers[i], "region": regions[i], "internal": rng.random() < 0.02}
+            for i in range(customers)])  # fmt: skip
+    rows = ticket_rows(tickets, customers=customers, teams=teams, seed=seed)
+    if engine.dialect.name == "postgresql":
+        copy_rows(engine, TICKET, TICKET_COLUMNS, rows)
+    else:
+        insert_rows(engine, TICKET, TICKET_COLUMNS, rows)
+
+
+def _pick(table: dict[str, int], n: int, rng: random.Random) -> list[str]:
+    return rng.choices(list(table), weights=list(table.values()), k=n)
+
+
+def ticket_rows(count: int, *, customers: int, teams: int, seed: int) -> Iterator[list[Any]]:
+    """`count` ticket rows in `TICKET_COLUMNS` order, created through 2025 (UTC)."""
+    rng = random.Random(seed + 1)
+    for serial in range(count):
+        created = START + dt.timedelta(seconds=int(SPAN * serial / count) + rng.randint(0, 3599))
+        yield _ticket(serial, created, customers, teams, rng)
+
+
+def _ticket(serial: int, created: dt.datetime, customers: int, teams: int,
+            rng: random.Random) -> list[Any]:  # fmt: skip
+    kind = _pick(TYPES, 1, rng)[0]
+    priority = _pick(PRIORITIES, 1, rng)[0]
+    fault = _pick(FAULTS, 1, rng)[0] if kind in ("repair", "tech_support", "recall") else None
+    cancelled = rng.random() < 0.03
+    responded = rng.random() < 0.95
+    resolved = responded and not cancelled and rng.random() < 0.85
+    target = {"urgent": 1800, "high": 3600, "medium": 7200, "low": 14400}[priority]
+    frt = int(rng.lognormvariate(7.6, 0.8)) if responded else None
+    first_response = created + dt.timedelta(seconds=frt * 2) if frt is not None else None
+    resolution = int(rng.lognormvariate(10.5, 0.9)) if resolved else None
+    hold = rng.choice([0, 0, 0, rng.randint(1800, 86_400)]) if resolved else 0
+    first_resolved = created + dt.timedelta(seconds=resolution * 3) if resolution else None
+    reopens = (1 if rng.random() < 0.05 else 0) + (1 if rng.random() < 0.01 else 0)
+    final = resolution + rng.randint(0, 40_000) * reopens if resolution else None
+    resolved_at = first_resolved + dt.timedelta(seconds=(final or 0) - (resolution or 0)) \
+        if first_resolved else None  # fmt: skip
+    status = "cancelled" if cancelled else _status(resolved, responded, rng)
+    response_state = _state(frt, target, rng, responded)
+    resolution_state = _state(resolution, target * 20, rng, resolved)
+    resolution_code = _pick(RESOLUTIONS, 1, rng)[0] if resolved else None
+    close_reason = "cancelled_duplicate" if cancelled and rng.random() < 0.3 else None
+    category = {"open": "open", "waiting_customer": "paused", "resolved": "resolved"}
+    return [
+        f"WO-{created:%Y%m}-{serial:07d}", _pick(CHANNELS, 1, rng)[0], kind,
+        rng.randint(1, customers), rng.randint(1, len(MODELS)), _pick(REGIONS, 1, rng)[0],
+        fault, CATEGORY.get(fault or ""), _pick(SENTIMENTS, 1, rng)[0] if rng.random() < 0.9
+        else None, priority, rng.randint(1, teams), status,
+        category.get(status, "closed" if status in ("closed", "cancelled") else "open"),
+        created, created + dt.timedelta(seconds=target), created + dt.timedelta(
+            seconds=target * 20), first_response, frt, first_resolved, resolved_at, resolution,
+        final, hold, response_state, resolution_state, rng.choice([0] * 17 + [1, 1, 2]),
+        resolution_code, close_reason, reopens, rng.choice([0, 1, 1, 1, 2, 3, 5]),
+        rng.choice([0] * 8 + [1, 2]), rng.choice([0] * 6 + [1, 1, 2]),
+        rng.randint(60, 3600), created, created, 1,
+    ]  # fmt: skip
+
+
+def _status(resolved: bool, responded: bool, rng: random.Random) -> str:
+    if resolved:
+        return "closed" if rng.random() < 0.8 else "resolved"
+    if not responded:
+        return "new"
+    return rng.choice(["assigned", "in_progress", "waiting_customer", "waiting_parts", "onsite"])
+
+
+def _state(seconds: int | None, target: int, rng: random.Random, done: bool) -> str:
+    if not done or seconds is None:
+        return rng.choice(["running", "running", "warned", "breached"])
+    return "met" if seconds <= target or rng.random() < 0.6 else "breached"
+
+
+__all__ = ["BUNDLE", "TICKET", "TICKET_COLUMNS", "install", "load", "ticket_rows"]
