@@ -21,6 +21,7 @@ _DEFAULT_MODELS: dict[str, str] = {
     "roles": "engine.identity.spec:RoleSpec",
     "menus": "engine.apps.spec:MenuSpec",
     "views": "engine.forms.views:ViewSpec",
+    "slas": "engine.flows.sla_spec:SlaSpec",
     "calendars": "engine.flows.calendar_spec:CalendarSpec",
 }
 

@@ -1,0 +1,241 @@
+"""SLA tracking as a record-change listener: on every write of a form that has an SLA, run the
+pure runtime (sla.py) and, in the writer's transaction, store the clock state, write the SLA
+fields on the record, reschedule the warn/breach jobs and send the notifications.
+
+Wiring: `records = RecordService(..., listeners=listeners)` then
+`listeners.append(sla_listener(records, registry))`; the worker gets `sla_jobs.job_handlers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from engine.errors import NotFoundError
+from engine.flows.calendar import BusinessCalendar
+from engine.flows.sla import CompiledSla, Effect, SlaState, Step, Wakeup, advance
+from engine.flows.sla_store import SlaDefinitions, load_state, missing_calendar, save_state
+from engine.forms.events import ChangeListener, RecordChange
+from engine.forms.record_writer import RecordWriter
+from engine.forms.service import RecordService
+from engine.jobs.queue import cancel, enqueue
+from engine.outbox import notify
+from engine.registry import DefinitionRegistry
+from engine.storage.form_records import StoredRecord
+from engine.storage.uow import UnitOfWork
+
+# Records whose SLA fields this service is writing right now: their change event is our own.
+_WRITING: ContextVar[frozenset[tuple[str, str, int]]] = ContextVar(
+    "sla_writing", default=frozenset()
+)
+
+
+class SlaService:
+    """Runs the SLAs of changed records and of fired jobs; holds the definition caches."""
+
+    def __init__(
+        self,
+        records: RecordService,
+        registry: DefinitionRegistry,
+        *,
+        definitions: SlaDefinitions | None = None,
+    ) -> None:
+        self.records = records
+        self.registry = registry
+        self.definitions = definitions or SlaDefinitions()
+
+    def on_change(self, uow: UnitOfWork, change: RecordChange) -> None:
+        if (change.app, change.form, change.record_id) in _WRITING.get():
+            return
+        slas = self.definitions.for_form(uow, app=change.app, form=change.form)
+        if not slas:
+            return
+        writer = self.records.writer(uow, source="system", depth=change.depth + 1)
+        now = uow.clock()
+        for sla, version in slas:
+            if change.kind == "deleted":
+                self._stop(uow, sla, change.record_id, now)
+            else:
+                self._run(uow, writer, sla, version, change.after, now)
+
+    def tick(
+        self, uow: UnitOfWork, *, app: str, form: str, record_id: int, sla: str, now: datetime
+    ) -> Step | None:
+        """Re-check one record's SLA at `now` (a job fired); None when there is nothing to do."""
+        found = self.definitions.one(uow, app=app, key=sla)
+        if found is None or found[0].spec.form != form:
+            return None
+        writer = self.records.writer(uow, source="system", depth=1)
+        try:
+            record = writer.get(app, form, record_id)
+        except NotFoundError:
+            return None
+        return self._run(uow, writer, found[0], found[1], record, now)
+
+    # --- one record ---------------------------------------------------------------------------
+
+    def _run(
+        self,
+        uow: UnitOfWork,
+        writer: RecordWriter,
+        sla: CompiledSla,
+        version: int,
+        record: StoredRecord,
+        now: datetime,
+    ) -> Step:
+        app, form, key = sla.app, sla.spec.form, sla.spec.key
+        conn = uow.conn
+        previous = load_state(conn, app=app, form=form, record_id=record.id, sla=key)
+        values = {**record.values, **self._related(uow, writer, sla, record)}
+        calendars = self.definitions.calendars(uow, app=app)
+        _require_calendars(sla, app, calendars)
+        step = advance(
+            sla, previous, values, now=now, started_at=record.created_at, calendars=calendars
+        )
+        save_state(
+            conn, app=app, form=form, record_id=record.id, sla=key, version=version,
+            state=step.state, now=now,
+        )  # fmt: skip
+        for wakeup in step.wakeups:
+            _schedule(uow, sla, record.id, wakeup, previous)
+        changes = dict(step.fields)
+        for effect in step.effects:
+            self._announce(uow, sla, record, effect, step.state)
+            changes.update(effect.set_values)
+        self._write(writer, sla, record, changes)
+        return step
+
+    def _stop(self, uow: UnitOfWork, sla: CompiledSla, record_id: int, now: datetime) -> None:
+        app, form, key = sla.app, sla.spec.form, sla.spec.key
+        state = load_state(uow.conn, app=app, form=form, record_id=record_id, sla=key)
+        if state is None or state.stopped:
+            return
+        for suffix, due in state.scheduled.items():
+            cancel(uow.conn, key=job_key(sla, record_id, suffix, due))
+        stopped = SlaState(**{**_fields(state), "stopped": True, "scheduled": {}})
+        save_state(
+            uow.conn, app=app, form=form, record_id=record_id, sla=key, version=0,
+            state=stopped, now=now,
+        )  # fmt: skip
+
+    def _related(
+        self, uow: UnitOfWork, writer: RecordWriter, sla: CompiledSla, record: StoredRecord
+    ) -> dict[str, Any]:
+        """Values at the dotted paths the SLA reads (`customer.tier`, `team.manager`)."""
+        out: dict[str, Any] = {}
+        loaded: dict[tuple[str, int], Mapping[str, Any] | None] = {}
+        for path in sorted(sla.related_paths):
+            *hops, last = path.split(".")
+            form: str = sla.spec.form
+            values: Mapping[str, Any] | None = record.values
+            for hop in hops:
+                target = self._target_form(uow, sla.app, form, hop)
+                related_id = values.get(hop) if values is not None else None
+                if target is None or not isinstance(related_id, int):
+                    values = None
+                    break
+                if (target, related_id) not in loaded:
+                    loaded[(target, related_id)] = _values_of(writer, sla.app, target, related_id)
+                form, values = target, loaded[(target, related_id)]
+            out[path] = None if values is None else values.get(last)
+        return out
+
+    def _target_form(self, uow: UnitOfWork, app: str, form: str, field: str) -> str | None:
+        definition = self.registry.form(uow, app=app, key=form)
+        target = getattr(definition.compiled.fields.get(field), "form", None)
+        return target if isinstance(target, str) and "." not in target else None
+
+    def _announce(
+        self, uow: UnitOfWork, sla: CompiledSla, record: StoredRecord, effect: Effect,
+        state: SlaState,
+    ) -> None:  # fmt: skip
+        if not effect.notify:
+            return
+        clock = state.clocks[effect.clock]
+        what = {"warn": "warning", "breach": "breached", "escalate": "escalated"}[effect.kind]
+        subject = f"SLA {what}: {sla.spec.form} #{record.id} {effect.clock}"
+        due = clock.due.isoformat() if clock.due else "-"
+        body = f"The {effect.clock} target of {sla.spec.form} #{record.id} is due {due}."
+        if effect.kind == "escalate":
+            body += f" Escalation level {state.level}."
+        key = f"{job_key(sla, record.id, effect.clock, None)}:{effect.kind}:{state.cycle}"
+        notify(uow.conn, user_ids=effect.notify, subject=subject, body=body,
+               key=f"{key}:{effect.step}")  # fmt: skip
+
+    def _write(
+        self, writer: RecordWriter, sla: CompiledSla, record: StoredRecord, changes: dict[str, Any]
+    ) -> None:
+        different = {k: v for k, v in changes.items() if not _same(record.values.get(k), v)}
+        if not different:
+            return
+        marker = (sla.app, sla.spec.form, record.id)
+        token = _WRITING.set(_WRITING.get() | {marker})
+        try:
+            writer.update(sla.app, sla.spec.form, record.id, different, actor=None)
+        finally:
+            _WRITING.reset(token)
+
+
+def _fields(state: SlaState) -> dict[str, Any]:
+    return {name: getattr(state, name) for name in SlaState.__dataclass_fields__}
+
+
+def _values_of(
+    writer: RecordWriter, app: str, form: str, record_id: int
+) -> Mapping[str, Any] | None:
+    try:
+        return writer.get(app, form, record_id).values
+    except NotFoundError:
+        return None
+
+
+def _same(stored: Any, new: Any) -> bool:
+    if isinstance(stored, int | float | Decimal) and isinstance(new, int | float | Decimal):
+        return Decimal(str(stored)) == Decimal(str(new))
+    return bool(stored == new)
+
+
+def _require_calendars(
+    sla: CompiledSla, app: str, calendars: Mapping[str, BusinessCalendar]
+) -> None:
+    for policy in sla.spec.policies:
+        if policy.calendar not in calendars:
+            raise missing_calendar(app, policy.calendar)
+
+
+def job_key(sla: CompiledSla, record_id: int, suffix: str, due: datetime | None) -> str:
+    """The job key of one wake-up; the due time is part of it, so a moved deadline is a new
+    job and never collides with the old one while that one runs."""
+    base = f"sla:{sla.app}:{sla.spec.form}:{record_id}:{sla.spec.key}:{suffix}"
+    return base if due is None else f"{base}@{int(due.timestamp())}"
+
+
+def _schedule(
+    uow: UnitOfWork, sla: CompiledSla, record_id: int, wakeup: Wakeup, previous: SlaState | None
+) -> None:
+    old = None if previous is None else previous.scheduled.get(wakeup.key_suffix)
+    if old is not None:
+        cancel(uow.conn, key=job_key(sla, record_id, wakeup.key_suffix, old))
+    if wakeup.due_at is None:
+        return
+    payload = {"app": sla.app, "form": sla.spec.form, "record_id": record_id, "sla": sla.spec.key}
+    enqueue(
+        uow.conn,
+        kind=wakeup.kind,
+        payload=payload,
+        due_at=wakeup.due_at,
+        key=job_key(sla, record_id, wakeup.key_suffix, wakeup.due_at),
+    )
+
+
+def sla_listener(
+    records: RecordService, registry: DefinitionRegistry, *, service: SlaService | None = None
+) -> ChangeListener:
+    """The RecordChange listener that keeps every record's SLA fields and jobs current."""
+    return (service or SlaService(records, registry)).on_change
+
+
+__all__ = ["SlaService", "job_key", "sla_listener"]
