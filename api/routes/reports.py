@@ -1,0 +1,175 @@
+"""Reports and dashboards over HTTP: run a report or an ad-hoc query, run a whole dashboard
+(widgets concurrently), export a report as CSV or XLSX (streamed, export permission).
+
+Every run goes through the per-process result cache keyed by the data versions of the forms
+it reads (docs/dashboards.md).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, JsonValue
+
+from api.schemas import problem_responses
+from api.security import RequiredActorDep
+from engine.errors import FieldError
+from engine.forms.transfer_service import ExportFile
+from engine.registry import DefinitionRegistry
+from engine.reports.cache import ResultCache
+from engine.reports.cache_runs import CachedRuns, Run
+from engine.reports.dashboard import Click
+from engine.reports.dashboard_service import DashboardService
+from engine.reports.export import export_report
+from engine.reports.query import FilterClause, Operator, ReportQueryError
+from engine.reports.spec import ReportSpec
+
+router = APIRouter(tags=["reports"])
+
+APP = "/apps/{app}"
+BAD_FILTER = "report.bad-filter"
+
+
+class FilterIn(BaseModel):
+    field: str = Field(max_length=200, examples=["region"])
+    op: Operator = "eq"
+    value: JsonValue = None
+
+    def clause(self) -> FilterClause:
+        return FilterClause(self.field, self.op, self.value)
+
+
+class RunIn(BaseModel):
+    filters: list[FilterIn] = Field(default_factory=list, max_length=50)
+    drill: dict[str, JsonValue] | None = Field(
+        None, description="Dimension key -> the clicked value"
+    )
+    timezone: str | None = Field(None, max_length=64, examples=["Asia/Shanghai"])
+    limit: int | None = Field(None, ge=1, le=100_000)
+
+
+class QueryIn(RunIn):
+    report: dict[str, JsonValue] = Field(description="A report definition (ReportSpec)")
+
+
+class ClickIn(BaseModel):
+    widget: str = Field(max_length=64)
+    value: JsonValue
+
+
+class DashboardRunIn(BaseModel):
+    filters: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Global filter key -> value"
+    )
+    clicks: list[ClickIn] = Field(default_factory=list, max_length=20)
+    drill: dict[str, list[JsonValue]] = Field(
+        default_factory=dict, description="Widget key -> values clicked down its drill path"
+    )
+    timezone: str | None = Field(None, max_length=64)
+
+
+def get_runs(request: Request) -> CachedRuns:
+    """The app's cached report runner, built on first use (sharing the app's registry)."""
+    state = request.app.state
+    runs = getattr(state, "report_runs", None)
+    if runs is None:
+        registry = getattr(state, "registry", None) or DefinitionRegistry()
+        state.registry = registry
+        runs = CachedRuns(state.db, registry=registry, cache=ResultCache())
+        state.report_runs = runs
+    return runs
+
+
+RunsDep = Annotated[CachedRuns, Depends(get_runs)]
+
+
+def _run_of(body: RunIn) -> Run:
+    return Run(tuple(f.clause() for f in body.filters), body.drill, body.limit)
+
+
+@router.post(APP + "/reports/query", responses=problem_responses(403, 404, 422))
+def run_query(app: str, body: QueryIn, runs: RunsDep, actor: RequiredActorDep) -> dict[str, Any]:
+    """Run a report definition sent in the body (the report designer's preview)."""
+    spec = ReportSpec.model_validate(body.report)
+    with runs.unit() as uow:
+        compiled = runs.compile(uow, app=app, spec=spec, timezone=body.timezone)
+        return runs.payload(uow, compiled, actor=actor, run=_run_of(body), timezone=body.timezone)
+
+
+@router.post(APP + "/reports/{report}/run", responses=problem_responses(403, 404, 422))
+def run_report(
+    app: str, report: str, body: RunIn, runs: RunsDep, actor: RequiredActorDep
+) -> dict[str, Any]:
+    """Run an installed report: typed rows, chart options (or pivot), `cached`."""
+    with runs.unit() as uow:
+        spec = runs.installed(uow, app=app, key=report)
+        compiled = runs.compile(uow, app=app, spec=spec, timezone=body.timezone)
+        return runs.payload(uow, compiled, actor=actor, run=_run_of(body), timezone=body.timezone)
+
+
+def _filters_param(raw: str | None) -> list[FilterClause]:
+    if not raw:
+        return []
+    try:
+        items = json.loads(raw)
+        return [FilterIn.model_validate(item).clause() for item in items]
+    except (ValueError, TypeError) as err:
+        message = 'filters is a JSON list of {"field", "op", "value"}'
+        raise ReportQueryError([FieldError("filters", BAD_FILTER, message)]) from err
+
+
+def _stream(export: ExportFile) -> StreamingResponse:
+    headers = {"Content-Disposition": f'attachment; filename="{export.file_name}"'}
+    return StreamingResponse(export.chunks, media_type=export.media_type, headers=headers)
+
+
+@router.get(
+    APP + "/reports/{report}/export",
+    response_class=StreamingResponse,
+    responses=problem_responses(403, 404, 422),
+)
+def export(
+    app: str,
+    report: str,
+    runs: RunsDep,
+    actor: RequiredActorDep,
+    file_format: Annotated[Literal["csv", "xlsx"], Query(alias="format")] = "csv",
+    filters: Annotated[str | None, Query(description="JSON list of filters")] = None,
+    timezone: Annotated[str | None, Query(max_length=64)] = None,
+) -> StreamingResponse:
+    """Every row of the report as CSV or XLSX, streamed (needs the export permission)."""
+    return _stream(
+        export_report(
+            runs,
+            app=app,
+            key=report,
+            actor=actor,
+            file_format=file_format,
+            filters=_filters_param(filters),
+            timezone=timezone,
+        )
+    )
+
+
+@router.post(APP + "/dashboards/{dashboard}/run", responses=problem_responses(403, 404, 422))
+def run_dashboard(
+    app: str, dashboard: str, body: DashboardRunIn, runs: RunsDep, actor: RequiredActorDep
+) -> dict[str, Any]:
+    """Every widget of the dashboard, run concurrently with the global filters, clicks and
+    drill paths; widgets the actor may not read carry an `error`."""
+    service = DashboardService(runs)
+    return service.run(
+        app=app,
+        key=dashboard,
+        actor=actor,
+        values=body.filters,
+        clicks=[Click(c.widget, c.value) for c in body.clicks],
+        drill=body.drill,
+        timezone=body.timezone,
+    )
+
+
+__all__ = ["router"]

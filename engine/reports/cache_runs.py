@@ -1,0 +1,247 @@
+"""Cached report runs: the one path by which the API, dashboards and alerts get results.
+
+`CachedRuns.result` checks the actor's access, reads the data versions of every form the
+query reads, and answers from the `ResultCache` or runs the compiled query. The key holds the
+query, its parameters, the actor's scope (who they are and the access their roles compile
+to, so a role change is a new key) and, for queries whose expressions read the clock, the
+current minute or day. `chart_payload` renders a result, running the extra grouping levels a
+pivot needs as their own cached queries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.forms.record_access import Who, form_accesses
+from engine.identity.actor import Actor
+from engine.identity.permissions import FormAccess, require
+from engine.registry import DefinitionRegistry
+from engine.reports.cache import CacheKey, ResultCache, actor_scope, read_data_versions
+from engine.reports.charts import render_chart
+from engine.reports.charts_data import table_payload
+from engine.reports.compiler import CompiledReport, compile_report
+from engine.reports.pivot import build_pivot, pivot_levels
+from engine.reports.query import FilterClause
+from engine.reports.result import QueryResult
+from engine.reports.runner import run_report
+from engine.reports.service import ReportService
+from engine.reports.spec import ReportSpec
+from engine.storage.sqltypes import utc_now
+from engine.storage.uow import UnitOfWork
+
+REPORT_KIND = "reports"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """What to run: extra filters, a drill ({dimension key: value}), a row limit."""
+
+    filters: tuple[FilterClause, ...] = ()
+    drill: Mapping[str, Any] | None = None
+    limit: int | None = None
+
+    def parameters(self) -> list[Any]:
+        filters = [[c.field, c.op, c.value] for c in self.filters]
+        return [filters, dict(self.drill or {}), self.limit]
+
+
+def _clock_part(spec: ReportSpec, now: datetime) -> str:
+    """The part of `now` a query's result depends on: none, the day, or the minute."""
+    text = spec.model_dump_json()
+    if "now(" in text:
+        return now.strftime("%Y-%m-%dT%H:%M")
+    if "today(" in text:
+        return now.strftime("%Y-%m-%d")
+    return ""
+
+
+class CachedRuns:
+    """Compiles and runs reports for actors, through a per-process result cache."""
+
+    def __init__(
+        self,
+        db: sa.Engine,
+        *,
+        registry: DefinitionRegistry | None = None,
+        cache: ResultCache | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        max_compiled: int = 256,
+    ) -> None:
+        self.db = db
+        self.registry = registry or DefinitionRegistry()
+        self.reports = ReportService(db, registry=self.registry, clock=clock)
+        self.cache = cache or ResultCache()
+        self.clock = clock
+        self._compiled: OrderedDict[tuple[Any, ...], CompiledReport] = OrderedDict()
+        self._max = max_compiled
+        self._lock = threading.Lock()
+
+    def unit(self) -> UnitOfWork:
+        return UnitOfWork(self.db, clock=self.clock)
+
+    def installed(self, uow: UnitOfWork, *, app: str, key: str) -> ReportSpec:
+        """The current definition of report `key` (raises `report.not-found`)."""
+        return self.reports.compiled(uow, app=app, key=key).spec
+
+    def compile(
+        self, uow: UnitOfWork, *, app: str, spec: ReportSpec, timezone: str | None = None
+    ) -> CompiledReport:
+        """`spec` (installed, drilled, a pivot level or ad hoc) compiled for this database."""
+        form = str(spec.dataset.form).removeprefix(f"{app}.")
+        definition = self.registry.form(uow, app=app, key=form)
+        dialect = uow.conn.dialect.name
+        key = (app, spec.model_dump_json(), definition.fingerprint, dialect, timezone)
+        with self._lock:
+            found = self._compiled.get(key)
+            if found is not None:
+                self._compiled.move_to_end(key)
+                return found
+        compiled = compile_report(
+            spec, app=app, forms=definition.forms, dialect=dialect, timezone=timezone
+        )
+        with self._lock:
+            self._compiled[key] = compiled
+            while len(self._compiled) > self._max:
+                self._compiled.popitem(last=False)
+        return compiled
+
+    def accesses(self, uow: UnitOfWork, compiled: CompiledReport, actor: Who) -> dict[str, Any]:
+        accesses = form_accesses(uow=uow, who=actor, app=compiled.app, forms=compiled.forms)
+        require(accesses[compiled.form], "read")
+        return accesses
+
+    def result(
+        self, uow: UnitOfWork, compiled: CompiledReport, *, actor: Who, run: Run = Run()
+    ) -> tuple[QueryResult, bool]:
+        """The result of `compiled` for `actor`, and whether it came from the cache.
+
+        Raises:
+            PermissionDenied: no read on a form of the query, or a hidden field in it.
+            ReportQueryError: a filter or drill that does not fit the report.
+        """
+        accesses = self.accesses(uow, compiled, actor)
+        now = self.clock()
+        versions = read_data_versions(uow.conn, app=compiled.app, forms=compiled.forms)
+        key = CacheKey.build(
+            app=compiled.app,
+            query=[compiled.spec.model_dump(mode="json"), str(compiled.zone), compiled.dialect],
+            parameters=[*run.parameters(), _clock_part(compiled.spec, now)],
+            scope=_scope(actor, accesses),
+            versions=versions,
+        )
+        cached = self.cache.get(key)
+        if isinstance(cached, QueryResult):
+            return cached, True
+        result = run_report(
+            uow.conn,
+            compiled,
+            actor=actor,
+            now=now,
+            extra_filters=run.filters,
+            drill=run.drill,
+            limit=run.limit,
+            access=accesses,
+        )
+        self.cache.put(key, result)
+        return result, False
+
+    def payload(
+        self,
+        uow: UnitOfWork,
+        compiled: CompiledReport,
+        *,
+        actor: Who,
+        run: Run = Run(),
+        timezone: str | None = None,
+    ) -> dict[str, Any]:
+        """The JSON answer for one report: typed rows, the chart (or pivot), meta."""
+        result, cached = self.result(uow, compiled, actor=actor, run=run)
+        spec = compiled.spec
+        if spec.chart.type == "pivot":
+            chart = self._pivot(uow, compiled, result, actor=actor, run=run, timezone=timezone)
+        else:
+            chart = render_chart(spec.chart, result)
+        return {
+            "report": spec.key,
+            "label": _label(spec),
+            "chart_type": spec.chart.type,
+            "chart": chart,
+            "data": table_payload(result),
+            "meta": {k: v for k, v in result.meta.items() if _plain(v)},
+            "cached": cached,
+        }
+
+    def _pivot(
+        self,
+        uow: UnitOfWork,
+        compiled: CompiledReport,
+        finest: QueryResult,
+        *,
+        actor: Who,
+        run: Run,
+        timezone: str | None,
+    ) -> dict[str, Any]:
+        """Columns: the chart's `series` dimension; rows: the other dimensions."""
+        spec = compiled.spec
+        columns = (spec.chart.series,) if spec.chart.series else ()
+        rows = tuple(d.key for d in spec.dimensions if d.key not in columns)
+        measures = spec.chart.y or tuple(m.key for m in spec.measures)
+        levels: dict[tuple[str, ...], QueryResult] = {rows + columns: finest}
+        for level in pivot_levels(rows, columns)[1:]:
+            level_spec = _at_level(spec, level)
+            level_compiled = self.compile(uow, app=compiled.app, spec=level_spec,
+                                          timezone=timezone)  # fmt: skip
+            level_run = Run(run.filters, None, None)
+            levels[level] = self.result(uow, level_compiled, actor=actor, run=level_run)[0]
+        return build_pivot(rows=rows, columns=columns, measures=measures, levels=levels)
+
+
+def _at_level(spec: ReportSpec, level: tuple[str, ...]) -> ReportSpec:
+    """`spec` grouped by the dimensions in `level` only (every measure computed again)."""
+    dimensions = tuple(d for d in spec.dimensions if d.key in level)
+    kept = {d.key for d in dimensions} | {m.key for m in spec.measures}
+    return spec.model_copy(
+        update={
+            "dimensions": dimensions,
+            "sort": tuple(s for s in spec.sort if s.by in kept),
+            "limit": None,
+            "others": False,
+            "compare": None,
+        }
+    )
+
+
+def _scope(actor: Who, accesses: Mapping[str, FormAccess]) -> str:
+    who = actor_scope(actor) if isinstance(actor, Actor) else f"user:{actor}"
+    compiled = sorted((form, repr(access)) for form, access in accesses.items())
+    return CacheKey.build(app="", query=who, parameters=compiled, scope="", versions={}).query
+
+
+def _label(spec: ReportSpec) -> Any:
+    label = spec.label
+    return label if isinstance(label, str | dict) else str(label)
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | type(None) | list | dict)
+
+
+def run_in_threads(tasks: Sequence[Callable[[], Any]], *, workers: int = 8) -> list[Any]:
+    """Run `tasks` concurrently (each opens its own connection); results in task order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(tasks) <= 1:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        futures = [pool.submit(task) for task in tasks]
+        return [future.result() for future in futures]
+
+
+__all__ = ["REPORT_KIND", "CachedRuns", "Run", "run_in_threads"]
