@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-
 from _load import copy_rows, insert_rows  # bench/ is on sys.path (script or test conftest)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +46,9 @@ TICKET_COLUMNS = [
     "first_resolved_at", "resolved_at", "first_resolution_bsec", "resolution_bsec",
     "hold_bsec", "response_state", "resolution_state", "escalation_level", "resolution_code",
     "close_reason", "reopen_count", "agent_reply_count", "transfer_count", "visit_count",
-    "handle_sec", "created_at", "updated_at", "version",
+    "handle_sec", "created_at", "updated_at", "version", "device",
 ]  # fmt: skip
+DEVICE_TYPES = ("repair", "installation", "pm", "return_exchange", "recall")
 
 
 def install(engine: sa.Engine) -> None:
@@ -80,15 +80,34 @@ def load(engine: sa.Engine, tickets: int, *, seed: int = 42, teams: int = 8) -> 
             for i in range(teams)])  # fmt: skip
         tiers = _pick(TIERS, customers, rng)
         regions = _pick(REGIONS, customers, rng)
+        device = sa.Table("aftersales__device", meta, autoload_with=conn)
         conn.execute(customer.insert(), [
             {**stamp, "id": i + 1, "code": f"C{i + 1:06d}", "name": f"Customer {i + 1}",
              "tier": tiers[i], "region": regions[i], "internal": rng.random() < 0.02}
             for i in range(customers)])  # fmt: skip
+        conn.execute(device.insert(), [
+            {**stamp, "id": d, "code": f"D{d:07d}", "name": f"D{d}", "serial_no": f"SN{d:08d}",
+             "product_model": device_model(d), "batch_no": device_batch(d), "customer":
+             1 + d % customers, "region": list(REGIONS)[d % len(REGIONS)], "status": "active",
+             "install_date": dt.date(2024, 1 + d % 12, 1 + d % 28)}
+            for d in range(1, devices_for(tickets) + 1)])  # fmt: skip
     rows = ticket_rows(tickets, customers=customers, teams=teams, seed=seed)
     if engine.dialect.name == "postgresql":
         copy_rows(engine, TICKET, TICKET_COLUMNS, rows)
     else:
         insert_rows(engine, TICKET, TICKET_COLUMNS, rows)
+
+
+def devices_for(tickets: int) -> int:
+    return max(50, tickets // 2)
+
+
+def device_model(device: int) -> int:
+    return 1 + device % len(MODELS)
+
+
+def device_batch(device: int) -> str:
+    return f"24{1 + device % 12:02d}{'AB'[device % 2]}"
 
 
 def _pick(table: dict[str, int], n: int, rng: random.Random) -> list[str]:
@@ -100,7 +119,11 @@ def ticket_rows(count: int, *, customers: int, teams: int, seed: int) -> Iterato
     rng = random.Random(seed + 1)
     for serial in range(count):
         created = START + dt.timedelta(seconds=int(SPAN * serial / count) + rng.randint(0, 3599))
-        yield _ticket(serial, created, customers, teams, rng)
+        row = _ticket(serial, created, customers, teams, rng)
+        device = rng.randint(1, devices_for(count))
+        has_device = row[2] in DEVICE_TYPES and rng.random() < 0.9
+        row[4] = device_model(device) if has_device else row[4]
+        yield [*row, device if has_device else None]
 
 
 def _ticket(serial: int, created: dt.datetime, customers: int, teams: int,
