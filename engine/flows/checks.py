@@ -80,7 +80,7 @@ def check_flow(
         _check_graph(run)
     _check_trigger(run)
     for i, node in enumerate(spec.nodes):
-        _check_node(run, node, f"/nodes/{i}", keys)
+        _check_node(run, node, f"/nodes/{i}")
     return run.problems, run.texts
 
 
@@ -102,6 +102,9 @@ def _links(spec: FlowSpec) -> Iterator[tuple[str, str, str]]:
         if isinstance(node, ConditionNode):
             for b, branch in enumerate(node.branches):
                 yield node.key, branch.to, f"/nodes/{i}/branches/{b}/to"
+        timeout = getattr(node, "timeout", None)
+        if timeout is not None and timeout.goto is not None:
+            yield node.key, timeout.goto, f"/nodes/{i}/timeout/goto"
     for e, edge in enumerate(spec.edges):
         yield edge.from_, edge.to, f"/edges/{e}/to"
 
@@ -196,7 +199,7 @@ def _check_form(run: _Run, form: str, path: str) -> None:
         run.report("flow.unknown-form", path, f"no form {form!r}")
 
 
-def _check_node(run: _Run, node: object, path: str, keys: set[str]) -> None:
+def _check_node(run: _Run, node: object, path: str) -> None:
     if isinstance(node, ConditionNode):
         for b, branch in enumerate(node.branches):
             run.expr(branch.expr, f"{path}/branches/{b}/expr", BOOLEAN)
@@ -225,9 +228,6 @@ def _check_node(run: _Run, node: object, path: str, keys: set[str]) -> None:
     elif isinstance(node, UserTaskNode):
         for r, rule in enumerate(node.assignees):
             _check_rule(run, rule, f"{path}/assignees/{r}")
-        timeout = node.timeout
-        if timeout is not None and timeout.goto is not None and timeout.goto not in keys:
-            run.report("flow.unknown-node", f"{path}/timeout/goto", f"no node {timeout.goto!r}")
 
 
 def _check_action(run: _Run, action: object, path: str) -> None:
