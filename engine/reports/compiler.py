@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from engine.errors import DefinitionError, Problem
 from engine.expr import Expression, ExpressionError, parse, references
 from engine.expr.sql import compile_filter, compile_sql
-from engine.forms.listing import BOOLEAN, DATE, DATETIME, ID, NUMBER
+from engine.forms.listing import BOOLEAN, DATE, DATETIME, ID, NUMBER, TEXT
 from engine.forms.spec import FormSpec
 from engine.labels import label_text
 from engine.reports.dataset import SCALAR_FAMILIES, Column, Dataset, build_dataset
@@ -74,7 +74,7 @@ class CompiledDimension:
     def row_sql(self, dialect: str, zone: ZoneInfo, now: datetime) -> Sql:
         """The dimension's value per row."""
         if self.expr is not None:
-            return _expression_sql(self.expr, dialect, now, zone)
+            return expression_sql(self.expr, dialect, now, zone)
         assert self.source is not None
         value = self.source.sql
         if self.grain is not None:
@@ -101,6 +101,7 @@ class CompiledMeasure:
     source: Column | None  # the aggregated field (None: count rows)
     filter: _Expr | None  # conditional aggregate
     expr: Expression | None  # calculated over other measures
+    value: _Expr | None = None  # a per-row expression aggregated instead of a field
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ class CompiledReport:
             found.update(_reads(dimension.source, dimension.expr))
         for measure in self.measures:
             found.update(_reads(measure.source, measure.filter))
+            found.update(_reads(None, measure.value))
         for item in self.where:
             found.update(_reads(None, item))
         return frozenset(found)
@@ -252,7 +254,7 @@ def _expression_columns(item: _Expr) -> dict[str, Sql]:
     return columns
 
 
-def _expression_sql(item: _Expr, dialect: str, now: datetime, zone: ZoneInfo) -> Sql:
+def expression_sql(item: _Expr, dialect: str, now: datetime, zone: ZoneInfo) -> Sql:
     try:
         columns = _expression_columns(item)
         return compile_sql(item.expression, columns, dialect=dialect, now=now, timezone=zone)
@@ -310,10 +312,17 @@ def _measure(dataset: Dataset, spec: Measure, index: int, dialect: str) -> Compi
         if source.family not in SCALAR_FAMILIES or not accepts(aggregate, source.family):
             message = f"{aggregate} does not apply to {spec.field!r} ({source.family})"
             raise _problem(NOT_AGGREGATABLE, f"{where}/aggregate", message)
+    value, family = None, source.family if source else None
+    if spec.value is not None:
+        value = _expr(dataset, spec.value, f"{where}/value")
+        family = _TYPE_FAMILIES.get(_expression_type(value), TEXT)
+        if not accepts(aggregate, family):
+            message = f"{aggregate} does not apply to a {family} value"
+            raise _problem(NOT_AGGREGATABLE, f"{where}/aggregate", message)
     condition = _expr(dataset, spec.filter, f"{where}/filter") if spec.filter else None
-    kind = result_type(aggregate, source.family if source else None)
+    kind = result_type(aggregate, family)
     column = ResultColumn(spec.key, label, "measure", kind, spec.format, spec.decimals)
-    return CompiledMeasure(spec.key, column, aggregate, source, condition, None)
+    return CompiledMeasure(spec.key, column, aggregate, source, condition, None, value)
 
 
 def _check_outer(compiled: CompiledReport, problems: list[Problem]) -> None:
@@ -346,6 +355,9 @@ def _expression_type(item: _Expr) -> ColumnType:
     return {"number": "number", "boolean": "boolean", "date": "date", "datetime": "datetime"}.get(
         kind.kind, "text"
     )  # type: ignore[return-value]
+
+
+_TYPE_FAMILIES = {"number": NUMBER, "date": DATE, "datetime": DATETIME, "boolean": BOOLEAN}
 
 
 def _family_type(family: str) -> ColumnType:

@@ -65,6 +65,9 @@ class Measure(SpecModel):
     label: Label | None = None
     aggregate: Aggregate | None = None
     field: FieldPath | None = None
+    value: Expr | None = Field(
+        None, description="A per-row expression to aggregate instead of a field"
+    )
     filter: Expr | None = Field(None, description="Only rows where this holds (conditional)")
     expr: Expr | None = None
     format: Literal["number", "percent", "money", "duration"] = "number"
@@ -76,7 +79,9 @@ class Measure(SpecModel):
             raise PydanticCustomError(
                 "report.measure-source", "give aggregate or expr, exactly one"
             )
-        if self.aggregate not in (None, "count") and self.field is None:
+        if self.field is not None and self.value is not None:
+            raise PydanticCustomError("report.measure-source", "give field or value, not both")
+        if self.aggregate not in (None, "count") and self.field is None and self.value is None:
             raise PydanticCustomError("report.measure-source", "this aggregate needs a field")
         return self
 

@@ -81,11 +81,13 @@ def build_statement(
 
 
 def _measure_input(measure: Any, dialect: str, now: datetime, zone: Any) -> Sql | None:
-    from engine.reports.compiler import condition_sql
+    from engine.reports.compiler import condition_sql, expression_sql
 
     if measure.aggregate is None:
         return None
     value: Sql | None = measure.source.sql if measure.source is not None else None
+    if measure.value is not None:
+        value = expression_sql(measure.value, dialect, now, zone)
     if measure.filter is None:
         return value
     condition = condition_sql(measure.filter, dialect, now, zone)
@@ -98,7 +100,8 @@ def _aggregates(compiled: CompiledReport, inner: Any) -> dict[str, Sql]:
         if measure.aggregate is None:
             continue
         value = inner.c[f"m{index}"] if f"m{index}" in inner.c else None
-        if measure.aggregate == "count" and measure.filter is None and measure.source is None:
+        plain = measure.source is None and measure.value is None
+        if measure.aggregate == "count" and measure.filter is None and plain:
             value = None
         aggregate = aggregate_sql(measure.aggregate, value)
         found[measure.key] = _typed(aggregate, measure.column.type)
