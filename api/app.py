@@ -17,13 +17,16 @@ from api.routes import (
     health,
     org,
     public,
+    record_files,
     record_lists,
+    record_pickers,
     record_transfer,
     records,
     schemas,
 )
 from api.security import install_security_handlers, require_actor, require_admin_actor
 from engine import __version__
+from engine.public.record_audit import audit_record_change
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
 from web import mount_pages
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Engines that react to record writes (flows, SLA, audit, report caches) append here.
     app.state.record_listeners = []
+    app.state.record_listeners.append(audit_record_change)  # record.delete / record.restore
     install_error_handlers(app)
     install_security_handlers(app)
     for module in (health, schemas, auth, org, audit):  # each guards its own routes
@@ -67,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (record_transfer, record_lists, records):
         app.include_router(module.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(public.router, prefix="/api/v1")  # guards its own routes
+    app.include_router(record_files.router, prefix="/api/v1", dependencies=signed_in)
+    app.include_router(record_pickers.router, prefix="/api/v1", dependencies=signed_in)
     mount_pages(app)
     return app
 
