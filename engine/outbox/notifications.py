@@ -86,8 +86,13 @@ def _insert_in_app(
         "created_at": utc_now(),
     }
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(outbox_notifications).values(values).on_conflict_do_nothing()
-    return int(conn.execute(statement).rowcount)
+    statement = (
+        insert(outbox_notifications)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(outbox_notifications.c.id)
+    )
+    return 0 if conn.execute(statement).scalar_one_or_none() is None else 1
 
 
 def list_notifications(

@@ -6,8 +6,24 @@ import os
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from engine.jobs import JobContext, enqueue
-from tests.engine.jobs.conftest import EFFECTS
+
+# The "__" makes the suite's clean-up drop it like a form table after each test.
+EFFECTS = sa.Table(
+    "jobtest__effects",
+    sa.MetaData(),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("job_id", sa.Integer, nullable=False),
+    sa.Column("worker", sa.String(100), nullable=False),
+)
+
+
+def effect_rows(db: sa.Engine) -> list[tuple[str, int]]:
+    with db.connect() as conn:
+        rows = conn.execute(sa.select(EFFECTS.c.key, EFFECTS.c.job_id).order_by(EFFECTS.c.key))
+        return [(str(k), int(j)) for k, j in rows]
 
 
 def write_effect(ctx: JobContext) -> None:

@@ -18,8 +18,7 @@ from engine.jobs import enqueue
 from engine.jobs.worker import Worker, WorkerOptions
 from engine.storage.sqltypes import utc_now
 from engine.storage.tables_jobs import job_queue
-from tests.engine.jobs._handlers import write_effect
-from tests.engine.jobs.conftest import effect_rows
+from tests.engine.jobs._handlers import effect_rows, write_effect
 
 LEASE_SECONDS = 2.0
 

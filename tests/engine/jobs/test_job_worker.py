@@ -14,8 +14,12 @@ from engine.jobs.worker import NO_HANDLER, Worker, WorkerOptions
 from engine.storage.sqltypes import utc_now
 from engine.storage.tables_jobs import job_queue
 from engine.storage.uow import UnitOfWork
-from tests.engine.jobs._handlers import repeat_with_same_key, write_effect, write_then_fail
-from tests.engine.jobs.conftest import effect_rows
+from tests.engine.jobs._handlers import (
+    effect_rows,
+    repeat_with_same_key,
+    write_effect,
+    write_then_fail,
+)
 
 QUICK = WorkerOptions(lease_seconds=30, batch_size=10, poll_seconds=0.05, retry_base_seconds=0)
 PAST = datetime(2020, 1, 1, tzinfo=UTC)
@@ -93,9 +97,12 @@ def test_an_expired_lease_is_reclaimed_and_the_effect_happens_once(
         claim_due(conn, worker="dead", now=now, lease_until=now + timedelta(seconds=30), limit=5)
     handlers = {"test.effect": write_effect}
     assert Worker(migrated_engine, handlers=handlers, options=QUICK).drain() == 0
-    later = Worker(migrated_engine, handlers=handlers, options=QUICK, clock=lambda: now + 2 * (
-        timedelta(seconds=30)
-    ))
+    later = Worker(
+        migrated_engine,
+        handlers=handlers,
+        options=QUICK,
+        clock=lambda: now + 2 * (timedelta(seconds=30)),
+    )
     assert later.drain() == 1
     job = _job(migrated_engine, job_id)
     assert (job["status"], job["attempts"]) == ("done", 2)
