@@ -89,6 +89,11 @@ def _checkers() -> dict[type[SpecModel], Checker]:
     views = sys.modules.get("engine.forms.views")
     if views is not None:
         checkers[views.ViewSpec] = views.check_views
+    if "engine.flows.spec" in sys.modules:
+        from engine.flows.bundle_checks import check_flows
+        from engine.flows.spec import FlowSpec
+
+        checkers[FlowSpec] = _with_references(check_flows)
     for name in ENGINE_CHECKED_MODULES:
         module = sys.modules.get(name)
         if module is not None:

@@ -28,6 +28,8 @@ from engine.flows.spec import (
     WaitNode,
 )
 
+# Names every flow expression may use besides the record's fields (types as catalogs spell them).
+FLOW_VARIABLES = {"$initiator": "number", "$outcome": "text", "$instance": "number"}
 BOOLEAN = ExprType.BOOLEAN
 MOMENT = ExprType.DATETIME  # accepts dates too
 
@@ -267,7 +269,7 @@ def _check_rule(run: _Run, rule: AssigneeRule, path: str) -> None:
     }.get(rule.type)
     if rule.type in ("user", "role", "department", "field", "expr") and not rule.value:
         run.report("flow.no-assignee", f"{path}/value", f"a {rule.type} rule needs a value")
-    elif known is not None and rule.value is not None and rule.value not in known:
+    elif known is not None and rule.value and "." not in rule.value and rule.value not in known:
         run.report(
             "flow.no-assignee", f"{path}/value", f"no {rule.type} {rule.value!r}: nobody to assign"
         )
@@ -280,4 +282,4 @@ def _check_rule(run: _Run, rule: AssigneeRule, path: str) -> None:
         _parse_only(run, rule.candidates, f"{path}/candidates")
 
 
-__all__ = ["FlowContext", "check_flow"]
+__all__ = ["FLOW_VARIABLES", "FlowContext", "check_flow"]

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import DefinitionError, NotFoundError
-from engine.flows.checks import FlowContext
+from engine.flows.checks import FLOW_VARIABLES, FlowContext
 from engine.flows.compiler import CompiledFlow, compile_flow
 from engine.flows.refs import InstanceRef, TaskOpening
 from engine.flows.spec import FlowSpec, UserTaskNode
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 FLOWS = "flows"
 FLOW_NOT_FOUND = "flow.not-found"
-# Names every flow expression may use besides the record's fields.
-FLOW_VARIABLES = {"$initiator": "number", "$outcome": "text", "$instance": "number"}
 
 
 class TaskPort(Protocol):
@@ -192,7 +190,6 @@ def use_environment(env: FlowEnvironment | None) -> None:
 __all__ = [
     "FLOWS",
     "FLOW_NOT_FOUND",
-    "FLOW_VARIABLES",
     "FlowEnvironment",
     "FlowVersion",
     "TaskPort",
