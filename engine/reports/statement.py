@@ -19,7 +19,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from engine.errors import DefinitionError, Problem
 from engine.expr import ExpressionError
 from engine.expr.sql import compile_filter, compile_sql
-from engine.reports.measures import aggregate_sql
+from engine.reports.measures import (
+    PERCENTILES,
+    aggregate_sql,
+    interpolated_percentile,
+    ranked_inputs,
+)
 from engine.reports.query import drill_condition
 
 if TYPE_CHECKING:
@@ -103,7 +108,10 @@ def _aggregates(compiled: CompiledReport, inner: Any) -> dict[str, Sql]:
         plain = measure.source is None and measure.value is None
         if measure.aggregate == "count" and measure.filter is None and plain:
             value = None
-        aggregate = aggregate_sql(measure.aggregate, value)
+        if measure.aggregate in PERCENTILES and compiled.dialect == "sqlite":
+            aggregate = interpolated_percentile(inner, index, PERCENTILES[measure.aggregate])
+        else:
+            aggregate = aggregate_sql(measure.aggregate, value)
         found[measure.key] = _typed(aggregate, measure.column.type)
     for index, measure in enumerate(compiled.measures):
         if measure.expr is None:
@@ -115,6 +123,12 @@ def _aggregates(compiled: CompiledReport, inner: Any) -> dict[str, Sql]:
             raise DefinitionError([Problem(BAD_HAVING, where, f"{err.code}: {err}")]) from err
         found[measure.key] = sa.type_coerce(calculated, sa.Float())
     return found
+
+
+def _window_percentiles(compiled: CompiledReport) -> list[int]:
+    if compiled.dialect != "sqlite":
+        return []
+    return [i for i, m in enumerate(compiled.measures) if m.aggregate in PERCENTILES]
 
 
 def _typed(aggregate: Sql, kind: str) -> Sql:
@@ -132,18 +146,18 @@ def _epoch() -> datetime:
 
 
 def _grouped(compiled: CompiledReport, inner: Any, *, others: bool) -> sa.Select[Any]:
+    names = [n for i in range(len(compiled.dimensions)) for n in (f"d{i}", f"r{i}") if n in inner.c]
+    names += [OTHER] if others else []
+    ranked = _window_percentiles(compiled)
+    if ranked:  # SQLite: rank each median/p90 input within its group first
+        inner = ranked_inputs(inner, ranked, [inner.c[name] for name in names])
     measures = _aggregates(compiled, inner)
-    group: list[Sql] = []
+    group: list[Sql] = [inner.c[name] for name in names]
     selected: list[Sql] = []
     for index, dimension in enumerate(compiled.dimensions):
-        column = inner.c[f"d{index}"]
-        group.append(column)
-        if f"r{index}" in inner.c:
-            group.append(inner.c[f"r{index}"])
-        selected.append(column.label(dimension.key))
+        selected.append(inner.c[f"d{index}"].label(dimension.key))
     selected += [measures[m.key].label(m.key) for m in compiled.measures]
     if others:
-        group.append(inner.c[OTHER])
         selected.append(inner.c[OTHER].label(OTHER))
     statement = sa.select(*selected).select_from(inner)
     if group:
@@ -200,6 +214,9 @@ def _direction(value: Sql, descending: bool) -> Sql:
 
 def _with_others(compiled: CompiledReport, rows: sa.Select[Any], limit: int) -> sa.Select[Any]:
     ranking = rows.subquery("ranking")
+    percentiles = _window_percentiles(compiled)
+    if percentiles:
+        ranking = ranked_inputs(ranking, percentiles, [ranking.c.d0], name="ranking_ranked")
     measures = _aggregates(compiled, ranking)
     order_key = next((s for s in compiled.spec.sort if s.by in measures), None)
     if order_key is not None:
