@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.errors import SubmissionError, TransitionError
-from engine.flows.assignees import AssignContext, resolve_rule
+from engine.flows.assignees import AssignContext, Assignment, resolve_rule
 from engine.flows.assignees_attrs import save_attributes
 from engine.flows.spec import AssigneeRule
 from engine.storage.uow import UnitOfWork
@@ -33,7 +33,7 @@ class Org:
     def resolve(self, rule: dict[str, Any], **context: Any) -> tuple[int, ...]:
         return self.assign(rule, **context).user_ids
 
-    def assign(self, rule: dict[str, Any], **context: Any) -> Any:
+    def assign(self, rule: dict[str, Any], **context: Any) -> Assignment:
         with self.unit() as uow:
             ctx = AssignContext(
                 app="app1",
@@ -178,7 +178,7 @@ def test_least_loaded_picks_the_user_with_fewest_open_tasks(org: Org) -> None:
 
 
 def test_skill_match_filters_on_attributes_and_ranks_by_level(org: Org) -> None:
-    attributes = {
+    attributes: dict[str, dict[str, Any]] = {
         "bob": {"skills": {"printer": 2}, "regions": ["north"]},
         "cid": {"skills": {"printer": 5, "laser": 1}, "regions": ["north", "south"]},
         "dan": {"skills": ["printer"], "regions": ["south"]},
