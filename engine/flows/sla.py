@@ -40,7 +40,7 @@ class ClockState:
 class SlaState:
     policy: str
     calendar: str
-    select_value: str | None
+    select_value: str | None  # the select_by value the targets come from
     start: datetime
     hold: float = 0.0
     on_hold_since: datetime | None = None
@@ -50,6 +50,7 @@ class SlaState:
     clocks: Mapping[str, ClockState] = field(default_factory=dict)
     fired: frozenset[int] = frozenset()  # escalation steps done in this cycle
     scheduled: Mapping[str, datetime] = field(default_factory=dict)  # job key suffix → due
+    frozen: str | None = None  # a select_by value an escalation wrote: the targets stay
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,8 @@ def advance(
     spec = sla.spec
     policy = sla.policy(values, now)
     select_value = _text(values.get(spec.select_by))
+    if previous is not None and previous.frozen is not None and select_value == previous.frozen:
+        select_value = previous.select_value
     cal = calendars[policy.calendar]
     state, recomputed = _rebase(sla, previous, policy, select_value, started_at)
     if state.stopped:
@@ -178,16 +181,26 @@ def _rebase(
     select_value: str | None,
     started_at: datetime,
 ) -> tuple[SlaState, bool]:
-    """The previous state, with targets re-derived if the policy or targets row changed."""
+    """The previous state, with targets re-derived if the policy, its calendar or the targets
+    changed (another row, or a new version of the definition)."""
+    restart = previous is not None and previous.cycle > 0 and policy.reopen_mode == "restart"
     if previous is None:
         state = SlaState(policy.key, policy.calendar, select_value, start=started_at)
-    elif previous.policy == policy.key and previous.select_value == select_value:
+    elif (
+        previous.policy == policy.key
+        and previous.calendar == policy.calendar
+        and previous.select_value == select_value
+        and _targets_hold(sla, previous, policy, select_value, restart)
+    ):
         return previous, False
     else:
         state = replace(
-            previous, policy=policy.key, calendar=policy.calendar, select_value=select_value
+            previous,
+            policy=policy.key,
+            calendar=policy.calendar,
+            select_value=select_value,
+            frozen=None,
         )
-    restart = previous is not None and previous.cycle > 0 and policy.reopen_mode == "restart"
     clocks = {}
     for clock in sla.spec.clocks:
         old = state.clocks.get(clock.key)
@@ -198,6 +211,19 @@ def _rebase(
             warned = old.warned if old is not None else False
             clocks[clock.key] = ClockState(target=target, warned=warned)
     return replace(state, clocks=clocks), previous is not None
+
+
+def _targets_hold(
+    sla: CompiledSla, state: SlaState, policy: PolicySpec, value: str | None, restart: bool
+) -> bool:
+    """Whether every open clock still has the target the policy gives it."""
+    for clock in sla.spec.clocks:
+        current = state.clocks.get(clock.key, ClockState(target=None))
+        if current.fulfilled_at is None and current.target != _targets(
+            policy, value, clock, restart
+        ):
+            return False
+    return True
 
 
 def _reopen(
@@ -341,7 +367,7 @@ def _effects(
     select_by = sla.spec.select_by
     for effect in effects:  # our own change of the select_by field does not recompute targets
         if select_by in effect.set_values:
-            state = replace(state, select_value=_text(effect.set_values[select_by]))
+            state = replace(state, frozen=_text(effect.set_values[select_by]))
     return state, effects
 
 

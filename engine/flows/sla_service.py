@@ -14,6 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+
 from engine.errors import NotFoundError
 from engine.flows.calendar import BusinessCalendar
 from engine.flows.sla import CompiledSla, Effect, SlaState, Step, Wakeup, advance
@@ -25,6 +27,7 @@ from engine.jobs.queue import cancel, enqueue
 from engine.outbox import notify
 from engine.registry import DefinitionRegistry
 from engine.storage.form_records import StoredRecord
+from engine.storage.tables_sla import sla_clocks
 from engine.storage.uow import UnitOfWork
 
 # Records whose SLA fields this service is writing right now: their change event is our own.
@@ -74,6 +77,18 @@ class SlaService:
         except NotFoundError:
             return None
         return self._run(uow, writer, found[0], found[1], record, now)
+
+    def recompute(self, uow: UnitOfWork, *, app: str, now: datetime) -> int:
+        """Re-run every running clock of `app`, e.g. after a calendar or SLA definition changed
+        (deadlines move, jobs are rescheduled, a deadline now past breaches); returns how many."""
+        rows = uow.conn.execute(
+            sa.select(sla_clocks.c.form, sla_clocks.c.record_id, sla_clocks.c.sla)
+            .where(sla_clocks.c.app == app, sla_clocks.c.stopped.is_(False))
+            .order_by(sla_clocks.c.id)
+        ).all()
+        for form, record_id, sla in rows:
+            self.tick(uow, app=app, form=form, record_id=int(record_id), sla=sla, now=now)
+        return len(rows)
 
     # --- one record ---------------------------------------------------------------------------
 

@@ -274,7 +274,6 @@ def check_kind(kind: str, view: BundleView) -> list[Problem]:
 
     forms: Any = view.definitions.get("forms", {})
     option_sets, _ = _shared_option_sets(view)  # the form check reports these problems
-    calendars = frozenset(view.present.get("calendars", ()))
     problems: list[Problem] = []
     for key, spec in sorted(view.definitions[kind].items()):
         assert isinstance(spec, SlaSpec)
@@ -286,7 +285,7 @@ def check_kind(kind: str, view: BundleView) -> list[Problem]:
         except DefinitionError:
             continue  # the form check reports it
         source = view.sources[(kind, key)]
-        found = check_sla(spec, compiled, calendars=calendars)
+        found = check_sla(spec, compiled)  # calendar keys: the reference check
         problems.extend(p.located(source=source) for p in found)
     return problems
 

@@ -58,6 +58,7 @@ def state_to_json(state: SlaState) -> dict[str, Any]:
         "clocks": clocks,
         "fired": sorted(state.fired),
         "scheduled": {k: _when(v) for k, v in state.scheduled.items()},
+        "frozen": state.frozen,
     }
 
 
@@ -92,6 +93,7 @@ def state_from_json(data: dict[str, Any]) -> SlaState:
         clocks=clocks,
         fired=frozenset(int(i) for i in data["fired"]),
         scheduled={k: v for k, v in scheduled.items() if v is not None},
+        frozen=data.get("frozen"),
     )
 
 

@@ -272,3 +272,17 @@ def test_deadlines_over_a_holiday(run: Run) -> None:
     step = run.at(start, ticket())
     assert step.fields["response_by"] == datetime(2025, 10, 9, 10, tzinfo=SH)
     assert step.fields["resolution_by"] - start > timedelta(days=9)
+
+
+def test_a_new_version_of_the_targets_recomputes(run: Run, sla: CompiledSla) -> None:
+    run.at(sh(3, 9), ticket())
+    policies = []
+    for policy in sla.spec.policies:
+        targets = {k: dict(v) for k, v in policy.targets.items()}
+        targets["high"]["response"] = 60
+        policies.append(policy.model_copy(update={"targets": targets}))
+    run.sla = CompiledSla(sla.spec.model_copy(update={"policies": tuple(policies)}), "aftersales")
+    step = run.at(sh(3, 9, 10), ticket())
+    assert step.recomputed
+    assert step.fields["response_by"] == sh(3, 10)
+    assert not run.at(sh(3, 9, 20), ticket()).recomputed

@@ -330,3 +330,25 @@ def test_sweep_time_after_downtime_fires_everything_due_once(kit: Kit) -> None:
     assert values["response_state"] == "breached" and values["resolution_state"] == "breached"
     assert values["escalation_level"] == 2
     assert kit.fire_due() == 0
+
+
+def test_recompute_after_a_calendar_change(
+    kit: Kit, migrated_engine: sa.Engine, tmp_path: Path
+) -> None:
+    ticket = kit.create("ticket", subject="Broken")
+    assert kit.get(ticket)["resolution_by"] == sh(3, 18)
+    changed = dict(BUNDLE)
+    changed["calendars/office.yaml"] = changed["calendars/office.yaml"].replace(
+        "holidays:\n", "holidays:\n- {date: '2025-03-03'}\n"
+    )
+    folder = tmp_path / "changed"
+    for name, text in changed.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text.lstrip(), encoding="utf-8")
+    import_bundle(db=migrated_engine, bundle=load_bundle(folder))
+    with UnitOfWork(kit.engine, clock=kit.clock) as uow:
+        assert kit.service.recompute(uow, app="slat", now=kit.clock()) == 1
+        uow.commit()
+    values = kit.get(ticket)
+    assert values["resolution_by"] == sh(4, 18)  # Monday became a holiday
+    assert kit.jobs()["resolution:breach"] == sh(4, 18)
