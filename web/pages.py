@@ -8,6 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from api.security import CSRF_COOKIE
+from web.public_pages import mount_public_pages
+from web.sign_in import mount_sign_in, signed_in_actor
 from web.views import load_app_views
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -25,7 +28,13 @@ def mount_pages(app: FastAPI) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
         apps = load_app_views(db=request.app.state.db, lang=_language(request))
-        return templates.TemplateResponse(request, "home.html", {"apps": apps})
+        actor = signed_in_actor(request)
+        csrf = request.cookies.get(CSRF_COOKIE, "") if actor is not None else ""
+        context = {"apps": apps, "actor": actor, "csrf": csrf}
+        return templates.TemplateResponse(request, "home.html", context)
+
+    mount_sign_in(app, templates)
+    mount_public_pages(app, templates)
 
 
 __all__ = ["mount_pages"]
