@@ -117,4 +117,15 @@ def _no_instance(change: RecordChange) -> InstanceRow:
     )
 
 
-__all__ = ["DATE_JOB", "FlowTriggers", "matches", "schedule_date_job"]
+def install_flow_triggers(listeners: list[Any]) -> FlowTriggers:
+    """Append the flow listener to an app's record listeners and make that list the one flow
+    writes fire (so SLA, audit … hear flow writes too); returns the listener."""
+    from engine.flows.runtime_env import FlowEnvironment, use_environment
+
+    listener = FlowTriggers()
+    listeners.append(listener)
+    use_environment(FlowEnvironment(listeners=listeners))
+    return listener
+
+
+__all__ = ["DATE_JOB", "FlowTriggers", "install_flow_triggers", "matches", "schedule_date_job"]
