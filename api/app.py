@@ -13,6 +13,7 @@ from api.routes import (
     auth,
     bundles,
     files,
+    flows,
     forms,
     health,
     org,
@@ -26,6 +27,7 @@ from api.routes import (
 )
 from api.security import install_security_handlers, require_actor, require_admin_actor
 from engine import __version__
+from engine.flows.triggers import install_flow_triggers
 from engine.public.record_audit import audit_record_change
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Engines that react to record writes (flows, SLA, audit, report caches) append here.
     app.state.record_listeners = []
     app.state.record_listeners.append(audit_record_change)  # record.delete / record.restore
+    install_flow_triggers(app.state.record_listeners)  # flows start on record changes
     install_error_handlers(app)
     install_security_handlers(app)
     for module in (health, schemas, auth, org, audit):  # each guards its own routes
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router, prefix="/api/v1")  # guards its own routes
     app.include_router(record_files.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(record_pickers.router, prefix="/api/v1", dependencies=signed_in)
+    app.include_router(flows.router, prefix="/api/v1")  # own guards; hooks check a secret
     mount_pages(app)
     return app
 
