@@ -1,4 +1,4 @@
-"""The `tangram` command line: init, check, import, export, purge, serve."""
+"""The `tangram` command line: init, check, import, export, purge, serve, worker."""
 
 from __future__ import annotations
 
@@ -159,17 +159,46 @@ def purge(settings: Settings, app: str, form: str, field: str, yes: bool) -> Non
 @cli.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option(
+    "--worker/--no-worker",
+    "worker",
+    default=None,
+    help="Run due jobs in this process too (default: with SQLite only).",
+)
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, worker: bool | None) -> None:
     """Serve the API and the web UI with uvicorn."""
     import uvicorn
 
     from api.app import create_app
     from engine.installer import open_database
+    from engine.jobs.runner import background_worker
 
     open_database(settings).dispose()  # an embedded database is ready without a separate init
     app = create_app(settings)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port)
+    with background_worker(settings, enabled=worker):
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port)
+
+
+@cli.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, help="Worker threads.")
+@click.option("--once", is_flag=True, help="Run the jobs due now, then exit.")
+@click.pass_obj
+def worker(settings: Settings, concurrency: int, once: bool) -> None:
+    """Run due jobs (timers, SLA checks, e-mail, webhooks) until SIGINT/SIGTERM."""
+    import logging
+
+    from engine.installer import open_database
+    from engine.jobs.runner import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    db = open_database(settings)
+    try:
+        count = run_worker(settings, db=db, concurrency=concurrency, once=once)
+    finally:
+        db.dispose()
+    if once:
+        click.echo(f"ran {count} job(s)")
 
 
 # --- users and roles (helper "auth") ------------------------------------------------------------

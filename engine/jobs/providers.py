@@ -2,7 +2,8 @@
 
 A provider is a module-level function `job_handlers() -> Mapping[str, JobHandler]`. Providers
 are imported lazily when a worker starts, so an engine that is not installed (yet) is skipped
-with a log line instead of breaking every worker.
+with a log line instead of breaking every worker; so is a provider that raises (logged as an
+error). Jobs of a skipped provider's kinds then fail visibly with `job.no-handler`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 PROVIDERS: tuple[str, ...] = (
     "engine.outbox.handlers:job_handlers",
     "engine.flows.jobs:job_handlers",
+    "engine.flows.task_jobs:job_handlers",
     "engine.flows.sla_jobs:job_handlers",
     "engine.reports.alerts:job_handlers",
 )
@@ -43,7 +45,12 @@ def collect_handlers(providers: Iterable[str] = PROVIDERS) -> dict[str, JobHandl
         provider = _load(spec)
         if provider is None:
             continue
-        for kind, handler in provider().items():
+        try:
+            provided = provider()
+        except Exception:  # one broken engine must not stop the jobs of all the others
+            log.exception("job provider %s failed: its job kinds have no handler", spec)
+            continue
+        for kind, handler in provided.items():
             if kind in handlers:
                 raise RuntimeError(f"job kind {kind!r} has two handlers (second from {spec})")
             handlers[kind] = handler

@@ -96,9 +96,18 @@ def run_worker(
 
 
 @contextmanager
-def background_worker(settings: Settings) -> Iterator[threading.Event]:
-    """One worker thread on its own engine for the life of the block (`tangram serve`)."""
+def background_worker(settings: Settings, *, enabled: bool | None = None) -> Iterator[None]:
+    """One worker thread on its own engine for the life of the block (`tangram serve`).
+
+    `enabled=None` runs it on SQLite only: with PostgreSQL, `tangram worker` processes run jobs.
+    """
     db = create_database_engine(settings.resolved_database_url())
+    if enabled is None:
+        enabled = not is_postgresql(db)
+    if not enabled:
+        db.dispose()
+        yield
+        return
     stop = threading.Event()
     workers = make_workers(
         db,
@@ -107,8 +116,9 @@ def background_worker(settings: Settings) -> Iterator[threading.Event]:
         options=WorkerOptions.from_settings(settings),
     )
     threads = start_threads(workers, stop)
+    log.info("in-process worker started")
     try:
-        yield stop
+        yield
     finally:
         stop.set()
         for thread in threads:

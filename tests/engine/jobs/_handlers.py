@@ -50,3 +50,7 @@ def repeat_with_same_key(ctx: JobContext) -> None:
     if left > 0:
         payload = {"key": f"{ctx.payload['key']}+", "left": left - 1}
         enqueue(ctx.uow.conn, kind=ctx.kind, payload=payload, due_at=ctx.now, key="repeat")
+
+
+def broken_provider() -> dict[str, object]:
+    raise RuntimeError("this provider is broken")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -70,3 +71,23 @@ def test_naive_due_times_and_zero_attempts_are_refused(conn: sa.Connection) -> N
         enqueue(conn, kind="test.echo", payload={}, due_at=datetime(2030, 1, 1))
     with pytest.raises(ValueError):
         enqueue(conn, kind="test.echo", payload={}, due_at=DUE, max_attempts=0)
+
+
+def test_providers_are_collected_and_missing_or_broken_ones_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from engine.jobs.providers import collect_handlers
+
+    caplog.set_level(logging.INFO, logger="engine.jobs.providers")
+    handlers = collect_handlers(
+        [
+            "engine.outbox.handlers:job_handlers",
+            "engine.not_written_yet:job_handlers",
+            "tests.engine.jobs._handlers:broken_provider",
+        ]
+    )
+    assert set(handlers) == {"outbox.email", "outbox.webhook"}
+    assert "engine.not_written_yet is not installed" in caplog.text
+    assert "broken_provider failed" in caplog.text
+    with pytest.raises(RuntimeError, match="two handlers"):
+        collect_handlers(["engine.outbox.handlers", "engine.outbox.handlers"])
