@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from api.errors import install_error_handlers
 from api.routes import (
+    admin_jobs,
     audit,
     auth,
     bundles,
@@ -16,6 +17,7 @@ from api.routes import (
     flows,
     forms,
     health,
+    notifications,
     org,
     public,
     record_files,
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(record_files.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(record_pickers.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(flows.router, prefix="/api/v1")  # own guards; hooks check a secret
+    app.include_router(notifications.router, prefix="/api/v1")  # signed-in users, own guard
+    app.include_router(admin_jobs.router, prefix="/api/v1")  # administrators, own guard
     mount_pages(app)
     return app
 
