@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -359,6 +360,97 @@ def role_revoke(
         done = revoke_role(uow=uow, actor=None, **_grant_args(uow, role_name, username, department))
         uow.commit()
     click.echo(f"revoked {role_name}" if done else "no such grant")
+
+
+# --- flows (helper "flows") -------------------------------------------------------------------
+
+
+@cli.group()
+def flow() -> None:
+    """Flows: simulate."""
+
+
+@flow.command("simulate")
+@click.argument("flow_key", metavar="FLOW")
+@click.option("--app", "app", required=True, help="The installed app.")
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML or JSON file with the sample record's field values.",
+)
+@click.option(
+    "--draft",
+    type=click.Path(exists=True, path_type=Path),
+    help="A draft flow definition to simulate instead of the published one.",
+)
+@click.option("--at", "at", type=click.DateTime(), help="Simulated start time (UTC).")
+@click.option("--outcome", multiple=True, help="NODE=OUTCOME for a user task (default approved).")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.pass_obj
+def flow_simulate(
+    settings: Settings,
+    flow_key: str,
+    app: str,
+    record_file: Path | None,
+    draft: Path | None,
+    at: Any,
+    outcome: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Run FLOW on a sample record without keeping anything: path, tasks, deadlines."""
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from engine.flows.runtime_env import environment
+    from engine.flows.simulate import simulate_flow
+    from engine.installer import open_database
+
+    def read(path: Path | None) -> Any:
+        return None if path is None else yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    outcomes = dict(item.split("=", 1) for item in outcome)
+    start = at.replace(tzinfo=UTC) if at else datetime.now(UTC)
+    db = open_database(settings)
+    try:
+        report = simulate_flow(
+            db=db,
+            env=environment(),
+            app=app,
+            flow=flow_key,
+            record=read(record_file),
+            at=start,
+            draft=read(draft),
+            outcomes=outcomes,
+        )
+    except EngineError as err:
+        _fail(err)
+    finally:
+        db.dispose()
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    for line in describe_simulation(report):
+        click.echo(line)
+
+
+def describe_simulation(report: dict[str, Any]) -> list[str]:
+    """The simulation report as lines for a terminal."""
+    lines = [f"status: {report['instance']['status']}"]
+    for step in report["path"]:
+        detail = {k: v for k, v in step["detail"].items() if k != "type"}
+        extra = f" {json.dumps(detail, ensure_ascii=False)}" if detail else ""
+        lines.append(f"  {step['at']}  {step['event']:<13} {step['node'] or ''}{extra}")
+    for task in report["tasks"]:
+        who = ", ".join(str(a["username"] or a["id"]) for a in task["assignees"]) or "nobody"
+        due = f", due {task['due_at']}" if task["due_at"] else ""
+        lines.append(f"task {task['node']} ({task['kind']}, {task['mode']}): {who}{due}")
+    for deadline in report["deadlines"]:
+        lines.append(f"{deadline['type']} {deadline['node']} due {deadline['due_at']}")
+    for waiting in report["waiting"]:
+        lines.append(f"still waiting at {waiting['node']}")
+    return lines
 
 
 def main() -> None:
