@@ -117,8 +117,16 @@ def task_kit(
     from engine.bundles import load_bundle
     from engine.installer import import_bundle
 
-    def make(flows: Mapping[str, str], *, resume: ResumeToken = runtime_resume) -> TaskKit:
+    def make(
+        flows: Mapping[str, str],
+        *,
+        resume: ResumeToken = runtime_resume,
+        files: Mapping[str, str] | None = None,
+    ) -> TaskKit:
         folder = write_bundle(tmp_path / "fl_bundle", flows)
+        for name, text in (files or {}).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text.lstrip(), encoding="utf-8")
         import_bundle(db=migrated_engine, bundle=load_bundle(folder))
         users: dict[str, int] = {}
         with uow_factory() as uow:
