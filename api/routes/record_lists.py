@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, tzinfo
-from decimal import Decimal
+from datetime import UTC, datetime, tzinfo
 from time import monotonic
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +20,7 @@ from api.security import RequiredActorDep
 from engine.errors import FieldError, NotFoundError
 from engine.forms.listing import ListQuery, ListQueryError, build_list_query
 from engine.forms.record_access import form_accesses, read_scope
+from engine.forms.record_json import record_to_json
 from engine.forms.views import ViewSpec
 from engine.identity.actor import Actor
 from engine.identity.permissions import (
@@ -38,6 +38,12 @@ from engine.storage.form_queries import (
     fetch_kanban,
     fetch_page,
     query_target,
+)
+from engine.storage.form_records import (
+    SYSTEM_FIELDS,
+    FormRecordStore,
+    RecordLayout,
+    build_record_layout,
 )
 from engine.storage.permission_sql import field_of_column
 from engine.storage.sqltypes import utc_now
@@ -90,10 +96,11 @@ def _registry(request: Request) -> DefinitionRegistry:
 
 @dataclass(frozen=True, slots=True)
 class _Listing:
-    """A form's query tables and how its rows become record JSON, built once per version."""
+    """A form's query tables and record layout (to read a page's records), once per version."""
 
     target: QueryTarget
-    fields: tuple[tuple[str, tuple[str, ...], bool], ...]  # key, columns, is one plain column
+    definition: FormDefinition
+    layout: RecordLayout
 
 
 def _recent(request: Request, app: str, form: str) -> FormDefinition | None:
@@ -120,12 +127,10 @@ def _listing(request: Request, definition: FormDefinition) -> _Listing:
     key = (definition.app, definition.key, definition.fingerprint)
     if key not in cache:
         target = query_target(app=definition.app, form=definition.compiled, forms=definition.forms)
-        fields = tuple(
-            (name, columns, columns == (name,))
-            for name, columns in target.tables.field_columns.items()
-            if "." not in name
+        layout = build_record_layout(
+            app=definition.app, form=definition.compiled, forms=definition.forms
         )
-        cache[key] = _Listing(target, fields)
+        cache[key] = _Listing(target, definition, layout)
     return cache[key]
 
 
@@ -292,9 +297,10 @@ def list_records(
             if count
             else None
         )
-    columns = saved.columns if saved is not None else ()
+        columns = saved.columns if saved is not None else ()
+        items = records_json(conn, listing, [page.items], columns, access=scope.access)[0]
     return RecordPageOut(
-        items=[record_json(listing, row, columns, access=scope.access) for row in page.items],
+        items=items,
         next_cursor=page.next_cursor,
         count=None if total is None else CountOut(value=total.value, exact=total.exact),
     )
@@ -372,63 +378,48 @@ def kanban(
             per_column=per_column,
             extra_conditions=scope.conditions,
         )
-    shown = saved.columns if saved is not None else ()
+        shown = saved.columns if saved is not None else ()
+        groups = [column.items for column in columns]
+        items = records_json(conn, listing, groups, shown, access=scope.access)
     return KanbanOut(
         field=group,
         columns=[
-            KanbanColumnOut(
-                value=column.value,
-                count=column.count,
-                items=[
-                    record_json(listing, row, shown, access=scope.access) for row in column.items
-                ],
-            )
-            for column in columns
+            KanbanColumnOut(value=column.value, count=column.count, items=found)
+            for column, found in zip(columns, items, strict=True)
         ],
     )
 
 
-def record_json(
+def records_json(
+    conn: sa.Connection,
     listing: _Listing,
-    row: Mapping[str, Any],
+    groups: Sequence[Sequence[Mapping[str, Any]]],
     columns: tuple[str, ...] = (),
     *,
     access: FormAccess | None = None,
-) -> Any:
-    """A stored row as record JSON: field keys, composite fields as objects, ISO times.
+) -> list[list[dict[str, Any]]]:
+    """The listed rows of each group as record JSON, exactly as GET of one record shows them.
 
-    With `access`, the fields hidden from that reader are left out.
-
-    Stands in for the records service's serialiser until lists read through it.
+    The records are read in one `get_many` (lookups, rollups, subforms, multiple relations) and
+    serialised by `record_to_json`; a view's `columns` keep the system fields and those fields.
     """
-    out: dict[str, Any] = {name: _json(row[name]) for name in _SYSTEM_OUT}
-    out["owner"] = row["owner_id"]
-    if row["deleted_at"] is not None:
-        out["deleted_at"] = _json(row["deleted_at"])
+    ids = [int(row["id"]) for rows in groups for row in rows]
+    store = FormRecordStore(conn, layout=listing.layout)
+    found = {r.id: r for r in store.get_many(ids=ids, include_deleted=True)} if ids else {}
     wanted = {name.split(".")[0] for name in columns}
-    for key, names, plain in listing.fields:
-        if (wanted and key not in wanted) or (access is not None and access.is_hidden(key)):
-            continue
-        if plain:
-            out[key] = _json(row[key])
-        else:
-            out[key] = {name.split("__", 1)[1]: _json(row[name]) for name in names}
+    out: list[list[dict[str, Any]]] = []
+    for rows in groups:
+        items = []
+        for row in rows:
+            record = found.get(int(row["id"]))
+            if record is None:  # removed between the page query and this read
+                continue
+            item = record_to_json(listing.definition, record, access=access)
+            if wanted:
+                item = {k: v for k, v in item.items() if k in SYSTEM_FIELDS or k in wanted}
+            items.append(item)
+        out.append(items)
     return out
 
 
-_PLAIN = frozenset((str, int, float, bool, type(None)))
-
-
-def _json(value: Any) -> Any:
-    if type(value) in _PLAIN:
-        return value
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return value
-
-
-__all__ = ["record_json", "router"]
+__all__ = ["records_json", "router"]

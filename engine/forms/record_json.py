@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from engine.identity.permissions import FormAccess
@@ -27,12 +26,14 @@ def record_to_json(
 ) -> dict[str, Any]:
     """A record as JSON: system fields under their own names, then every field's value.
 
+    The one shape of a record: GET, writes, lists and kanban columns all serialise through it
+    (timestamps as `2026-01-02T03:04:05Z`, lookups, rollups, subform rows, relation ids).
+
     With `access`, the fields hidden from that reader are left out.
     """
-    out: dict[str, Any] = {}
-    for name in SYSTEM_FIELDS:
-        value = getattr(record, name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    from engine.forms.values import json_value
+
+    out: dict[str, Any] = {name: json_value(getattr(record, name)) for name in SYSTEM_FIELDS}
     for key, value in record.values.items():
         if access is None or not access.is_hidden(key):
             out[key] = field_json(definition, key, value)

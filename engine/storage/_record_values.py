@@ -51,13 +51,16 @@ def from_columns(slot: Slot, row: Any) -> Any:
 
 
 def _number(slot: Slot, value: Any) -> Any:
-    """Float columns (numbers without decimals, location) read back as Decimal, like input."""
-    if not isinstance(value, float):
+    """Numbers read back as their input's canonical type: Decimal for number fields, float
+    for a location's parts (as `coerce` makes them, so re-reads compare equal and serialise)."""
+    if not isinstance(value, float | Decimal):
         return value
     kind = str(slot.spec.type)
+    if kind == "location":
+        return float(value)
     if kind == "formula":
         kind = str(getattr(slot.spec, "result_type", ""))
-    if kind in _NUMERIC_TYPES or kind == "location":
+    if isinstance(value, float) and kind in _NUMERIC_TYPES:
         return Decimal(repr(value))
     return value
 
