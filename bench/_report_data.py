@@ -179,4 +179,154 @@ def _state(seconds: int | None, target: int, rng: random.Random, done: bool) -> 
     return "met" if seconds <= target or rng.random() < 0.6 else "breached"
 
 
-__all__ = ["BUNDLE", "TICKET", "TICKET_COLUMNS", "install", "load", "ticket_rows"]
+# --- the KPIs written by hand (the correctness suite and the benchmark compare with these) ---
+
+POP = (
+    "t.deleted_at IS NULL AND COALESCE(t.status, '') <> 'cancelled' "
+    "AND (c.internal IS NULL OR NOT c.internal) "
+    "AND COALESCE(t.close_reason, '') <> 'cancelled_duplicate' "
+    "AND COALESCE(t.resolution_code, '') <> 'duplicate'"
+)
+FROM = (
+    "FROM aftersales__ticket t LEFT JOIN aftersales__customer c "
+    "ON c.id = t.customer AND c.deleted_at IS NULL"
+)
+IN_PERIOD = "t.created_at >= :low AND t.created_at < :high"
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+NOT_CONFIRMED = "('user_error', 'no_fault_found', 'answered', 'duplicate')"
+
+
+def _grain(column: str, grain: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"CAST(date_trunc('{grain}', timezone('Asia/Shanghai', {column})) AS DATE)"
+    if grain == "week":
+        return f"date({column}, '+480 minutes', 'weekday 0', '-6 days')"
+    return f"date({column}, '+480 minutes', 'start of {grain}')"
+
+
+def _seconds(start: str, end: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"FLOOR(EXTRACT(EPOCH FROM ({end} - {start})))"
+    return f"(strftime('%s', {end}) - strftime('%s', {start}))"
+
+
+def period_params(first: dt.date, last: dt.date) -> dict[str, dt.datetime]:
+    """:low and :high of the local (Asia/Shanghai) days [first, last], in UTC."""
+    low = dt.datetime.combine(first, dt.time(0), tzinfo=SHANGHAI)
+    high = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=SHANGHAI)
+    return {"low": low.astimezone(dt.UTC), "high": high.astimezone(dt.UTC)}
+
+
+def hand_sql(key: str, dialect: str, *, raw_percentiles: bool = False) -> str:
+    """The hand-written SQL of KPI report `key` with a created_at period (:low, :high).
+
+    `raw_percentiles`: e1_frt_percentiles selects (week, frt_bsec) rows for a reference
+    computation instead of computing the percentiles.
+    """
+    base = f"{FROM} WHERE {POP} AND {IN_PERIOD}"
+    if key == "e1_frt":
+        sql = (f"SELECT COUNT(*), AVG(t.frt_bsec) {base} AND t.first_response_at IS NOT NULL "
+               "AND COALESCE(t.channel, '') <> 'system'")  # fmt: skip
+    elif key == "e1_frt_percentiles":
+        sql = _percentiles(base, dialect, raw=raw_percentiles)
+    elif key == "e2_art":
+        sql = (f"SELECT t.ticket_type, COUNT(*), SUM(t.first_resolution_bsec), "
+               f"CAST(SUM(t.first_resolution_bsec) AS FLOAT) / NULLIF(COUNT(*), 0) {base} "
+               "AND t.first_resolved_at IS NOT NULL GROUP BY t.ticket_type "
+               "ORDER BY t.ticket_type")  # fmt: skip
+    elif key == "e3_mttr":
+        seconds = _seconds("t.created_at", "t.first_resolved_at", dialect)
+        sql = (f"SELECT m.product_line, COUNT(*), AVG({seconds}) {FROM} "
+               "LEFT JOIN aftersales__product_model m ON m.id = t.product_model "
+               f"AND m.deleted_at IS NULL WHERE {POP} AND {IN_PERIOD} AND t.ticket_type = 'repair'"
+               " AND t.device IS NOT NULL AND t.first_resolved_at IS NOT NULL AND "
+               f"COALESCE(t.resolution_code, '') NOT IN {NOT_CONFIRMED} "
+               "GROUP BY m.product_line ORDER BY m.product_line")  # fmt: skip
+    elif key == "e5_fcr":
+        first = ("t.agent_reply_count <= 1 AND t.reopen_count = 0 AND t.visit_count = 0 AND "
+                 "t.transfer_count = 0 AND t.escalation_level = 0")  # fmt: skip
+        sql = (f"SELECT t.channel, COUNT(*), SUM(CASE WHEN {first} THEN 1 ELSE 0 END), "
+               f"CAST(SUM(CASE WHEN {first} THEN 1 ELSE 0 END) AS FLOAT) / COUNT(*) {base} AND "
+               "t.first_resolved_at IS NOT NULL AND t.ticket_type IN ('tech_support', "
+               "'consultation', 'repair') AND COALESCE(t.channel, '') <> 'system' "
+               "GROUP BY t.channel ORDER BY t.channel")  # fmt: skip
+    elif key in ("q1_response_sla", "q2_resolution_sla"):
+        state = "t.response_state" if key.startswith("q1") else "t.resolution_state"
+        met = f"SUM(CASE WHEN {state} = 'met' THEN 1 ELSE 0 END)"
+        breached = f"SUM(CASE WHEN {state} = 'breached' THEN 1 ELSE 0 END)"
+        sql = (f"SELECT tm.name, {met}, {breached}, CAST({met} AS FLOAT) / ({met} + {breached}) "
+               f"{FROM} LEFT JOIN aftersales__team tm ON tm.id = t.team AND tm.deleted_at IS NULL"
+               f" WHERE {POP} AND {IN_PERIOD} AND {state} IN ('met', 'breached') "
+               f"GROUP BY tm.name ORDER BY 4, 1")  # fmt: skip
+    elif key == "q3_reopen_rate":
+        month = _grain("t.first_resolved_at", "month", dialect)
+        reopened = "SUM(CASE WHEN t.reopen_count >= 1 THEN 1 ELSE 0 END)"
+        sql = (f"SELECT {month}, COUNT(*), {reopened}, SUM(t.reopen_count), "
+               f"CAST({reopened} AS FLOAT) / COUNT(*), "
+               "CAST(SUM(t.reopen_count) AS FLOAT) / COUNT(*)"
+               f" {base} AND t.first_resolved_at IS NOT NULL GROUP BY 1 ORDER BY 1")  # fmt: skip
+    elif key == "q7_complaint_rate":
+        complaints = "SUM(CASE WHEN t.ticket_type = 'complaint' THEN 1 ELSE 0 END)"
+        others = "SUM(CASE WHEN t.ticket_type <> 'complaint' THEN 1 ELSE 0 END)"
+        sql = (f"SELECT t.region, {complaints}, {others}, "
+               f"CAST({complaints} * 1000 AS FLOAT) / NULLIF({others}, 0) {base} "
+               "GROUP BY t.region ORDER BY t.region")  # fmt: skip
+    elif key == "i1_top_faults":
+        sql = (f"WITH f AS (SELECT t.fault_code AS code, COUNT(*) AS n {base} AND t.fault_code IS "
+               "NOT NULL GROUP BY t.fault_code), r AS (SELECT code, n, ROW_NUMBER() OVER (ORDER BY"
+               " n DESC, code) AS rn FROM f) SELECT CASE WHEN rn <= 10 THEN code END, SUM(n) FROM r"
+               " GROUP BY CASE WHEN rn <= 10 THEN code END, CASE WHEN rn <= 10 THEN 0 ELSE 1 END "
+               "ORDER BY CASE WHEN rn <= 10 THEN 0 ELSE 1 END, 2 DESC, 1")  # fmt: skip
+    elif key == "i4_negative_sentiment":
+        negative = "SUM(CASE WHEN t.sentiment = 'negative' THEN 1 ELSE 0 END)"
+        sql = (f"SELECT t.channel, COUNT(*), {negative}, CAST({negative} AS FLOAT) / COUNT(*) "
+               f"{base} AND t.sentiment IS NOT NULL GROUP BY t.channel "
+               "ORDER BY t.channel")  # fmt: skip
+    elif key == "i5_failed_devices":
+        sql = (f"SELECT m.code, d.batch_no, d.region, COUNT(DISTINCT t.device) {FROM} "
+               "JOIN aftersales__device d ON d.id = t.device AND d.deleted_at IS NULL "
+               "LEFT JOIN aftersales__product_model m ON m.id = d.product_model AND "
+               f"m.deleted_at IS NULL WHERE {POP} AND {IN_PERIOD} AND t.ticket_type IN "
+               f"('repair', 'return_exchange') AND COALESCE(t.resolution_code, '') NOT IN "
+               f"{NOT_CONFIRMED} GROUP BY m.code, d.batch_no, d.region "
+               "ORDER BY 1, 2, 3")  # fmt: skip
+    elif key == "t4_inflow":
+        week = _grain("t.created_at", "week", dialect)
+        sql = (f"SELECT {week}, COUNT(*), SUM(CASE WHEN t.first_resolved_at IS NOT NULL THEN 1 "
+               f"ELSE 0 END) {base} GROUP BY 1 ORDER BY 1")  # fmt: skip
+    else:
+        raise KeyError(key)
+    return sql
+
+
+def _percentiles(base: str, dialect: str, *, raw: bool) -> str:
+    week = _grain("t.first_response_at", "week", dialect)
+    where = f"{base} AND t.first_response_at IS NOT NULL AND COALESCE(t.channel, '') <> 'system'"
+    if raw:
+        return f"SELECT {week}, t.frt_bsec {where} ORDER BY 1"
+    if dialect == "postgresql":
+        return (f"SELECT {week}, COUNT(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY "
+                "t.frt_bsec), percentile_cont(0.9) WITHIN GROUP (ORDER BY t.frt_bsec) "
+                f"{where} GROUP BY 1 ORDER BY 1")  # fmt: skip
+    pick = []
+    for p in (0.5, 0.9):
+        pos = f"((n - 1) * {p})"
+        low = f"MAX(CASE WHEN rn = CAST({pos} AS INTEGER) + 1 THEN v END)"
+        high = f"MAX(CASE WHEN rn = CAST({pos} AS INTEGER) + 2 THEN v END)"
+        frac = f"MAX({pos} - CAST({pos} AS INTEGER))"
+        pick.append(f"CASE WHEN {frac} > 0 THEN {low} + ({high} - {low}) * {frac} ELSE {low} END")
+    return (f"SELECT w, COUNT(*), {pick[0]}, {pick[1]} FROM (SELECT {week} AS w, t.frt_bsec AS v,"
+            f" ROW_NUMBER() OVER (PARTITION BY {week} ORDER BY t.frt_bsec) AS rn, COUNT(t.frt_bsec)"
+            f" OVER (PARTITION BY {week}) AS n {where}) GROUP BY w ORDER BY w")  # fmt: skip
+
+
+KPI_KEYS = [
+    "e1_frt", "e1_frt_percentiles", "e2_art", "e3_mttr", "e5_fcr", "q1_response_sla",
+    "q2_resolution_sla", "q3_reopen_rate", "q7_complaint_rate", "i1_top_faults",
+    "i4_negative_sentiment", "i5_failed_devices", "t4_inflow",
+]  # fmt: skip
+
+__all__ = [
+    "BUNDLE", "FROM", "KPI_KEYS", "POP", "TICKET", "TICKET_COLUMNS", "hand_sql", "install", "load",
+    "period_params", "ticket_rows",
+]  # fmt: skip

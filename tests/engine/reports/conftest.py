@@ -17,16 +17,15 @@ import sqlalchemy as sa
 from tests.conftest import ROOT, _clean_committed_data
 
 sys.path.insert(0, str(ROOT / "bench"))
+import _report_data as report_data  # type: ignore[import-not-found]  # noqa: E402
 
 TICKETS = 3000
 
 
 @pytest.fixture(scope="module")
 def aftersales_data(migrated_engine: sa.Engine) -> Iterator[sa.Engine]:
-    import _report_data  # type: ignore[import-not-found]
-
-    _report_data.install(migrated_engine)
-    _report_data.load(migrated_engine, TICKETS)
+    report_data.install(migrated_engine)
+    report_data.load(migrated_engine, TICKETS)
     yield migrated_engine
     _clean_committed_data(migrated_engine)
 
