@@ -7,11 +7,15 @@ end the result is that end (12:00, not 13:00 after lunch).
 
 Instants are handled as integer microseconds since the epoch so that D then B round-trips
 exactly. Each local date's intervals are converted to UTC once (zoneinfo, so a DST change
-shortens or lengthens that day's intervals in real time) and cached on the calendar.
+shortens or lengthens that day's intervals in real time) into a lazily grown table of days with
+the running total of business time before each day: B is two look-ups and D a binary search,
+whatever the span.
 """
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,6 +26,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _PER_SECOND = 1_000_000
 _MAX_IDLE_DAYS = 3_700  # a walk finding no working time for ~10 years means there is none
+_MARGIN_DAYS = 31  # the day table grows by at least this much at its start
 
 Interval = tuple[int, int]  # [start, end) in epoch microseconds
 LocalSpan = tuple[int, int]  # [start, end) in minutes after local midnight
@@ -47,6 +52,8 @@ class BusinessCalendar:
         "_overrides",
         "_days",
         "_last_special",
+        "_table",
+        "_lock",
     )
 
     def __init__(self, spec: CalendarSpec) -> None:
@@ -65,6 +72,9 @@ class BusinessCalendar:
         special = [*self._holidays, *self._overrides]
         self._last_special = max(special) if special else date.min
         self._days: dict[date, tuple[Interval, ...]] = {}
+        # (first day's ordinal, business micros before each day, each day's intervals)
+        self._table: tuple[int, list[int], list[tuple[Interval, ...]]] = (0, [0], [])
+        self._lock = threading.Lock()
 
     def local_spans(self, day: date) -> tuple[LocalSpan, ...]:
         """The day's working intervals in local minutes: override > holiday > weekly."""
@@ -95,7 +105,46 @@ class BusinessCalendar:
         return (local - _EPOCH) // _MICRO
 
     def local_date(self, micros: int) -> date:
-        return (_EPOCH + timedelta(microseconds=micros)).astimezone(self.tz).date()
+        # whole seconds, floored, keep the date exact next to midnight
+        return datetime.fromtimestamp(micros // _PER_SECOND, self.tz).date()
+
+    def table(self, first: int, last: int) -> tuple[int, list[int], list[tuple[Interval, ...]]]:
+        """The day table covering the ordinals first..last: (first ordinal held, business
+        micros before each day, each day's intervals). It only grows: appending in place is
+        safe for readers holding it; a growth at the start swaps in new lists."""
+        base, totals, days = self._table
+        if days and base <= first and last < base + len(days):
+            return self._table
+        with self._lock:
+            base, totals, days = self._table
+            if not days:
+                base = first - _MARGIN_DAYS
+            elif first < base:
+                new_base = first - _MARGIN_DAYS
+                days = [self.intervals(date.fromordinal(n)) for n in range(new_base, base)] + days
+                base, totals = new_base, [0]
+                for intervals in days:
+                    totals.append(totals[-1] + sum(b - a for a, b in intervals))
+            while base + len(days) <= max(first, last):
+                intervals = self.intervals(date.fromordinal(base + len(days)))
+                days.append(intervals)
+                totals.append(totals[-1] + sum(b - a for a, b in intervals))
+            self._table = (base, totals, days)
+            return self._table
+
+    def before(self, micros: int, ordinal: int | None = None) -> int:
+        """Business microseconds from the table's start up to the instant `micros` (whose local
+        date's ordinal the caller may already know)."""
+        if ordinal is None:
+            ordinal = self.local_date(micros).toordinal()
+        base, totals, days = self.table(ordinal, ordinal)
+        index = ordinal - base
+        total = totals[index]
+        for a, b in days[index]:
+            if a >= micros:
+                break
+            total += min(b, micros) - a
+        return total
 
     def has_time_after(self, day: date) -> bool:
         """Whether any working time can follow `day` (false only for a calendar of exceptions)."""
@@ -128,15 +177,9 @@ def _business_micros(cal: BusinessCalendar, start: int, end: int) -> int:
         return 0
     if cal.always_open:
         return end - start
-    total = 0
-    day = cal.local_date(start) - timedelta(days=1)  # a late interval may spill past midnight
-    last = cal.local_date(end)
-    while day <= last:
-        for a, b in cal.intervals(day):
-            if b > start and a < end:
-                total += min(b, end) - max(a, start)
-        day += timedelta(days=1)
-    return total
+    first, last = cal.local_date(start).toordinal(), cal.local_date(end).toordinal()
+    cal.table(first, last)  # one growth covering both ends
+    return cal.before(end, last) - cal.before(start, first)
 
 
 def add_business(cal: BusinessCalendar, t: datetime, seconds: float) -> datetime:
@@ -151,25 +194,27 @@ def add_business(cal: BusinessCalendar, t: datetime, seconds: float) -> datetime
         return t
     if cal.always_open:
         return _datetime(start + remaining)
-    day = cal.local_date(start) - timedelta(days=1)
+    ordinal = cal.local_date(start).toordinal()
+    goal = cal.before(start, ordinal) + remaining
+    base, totals, days = cal.table(ordinal, ordinal)
     idle = 0
-    while True:
-        worked = False
-        for a, b in cal.intervals(day):
-            if b <= start:
-                continue
-            worked = True
-            begin = max(a, start)
-            if remaining <= b - begin:
-                return _datetime(begin + remaining)
-            remaining -= b - begin
-        idle = 0 if worked else idle + 1
-        if idle > _MAX_IDLE_DAYS or not cal.has_time_after(day):
+    while totals[-1] < goal:  # grow the table a month at a time until it holds the goal
+        last = base + len(days) - 1
+        before = totals[-1]
+        base, totals, days = cal.table(last + 1, last + _MARGIN_DAYS)
+        idle = idle + _MARGIN_DAYS if totals[-1] == before else 0
+        if idle > _MAX_IDLE_DAYS or not cal.has_time_after(date.fromordinal(last)):
             raise CalendarError(
-                f"calendar {cal.key!r} has no business time after {day}",
+                f"calendar {cal.key!r} has no business time after {date.fromordinal(last)}",
                 code="calendar.no-business-time",
             )
-        day += timedelta(days=1)
+    index = bisect_left(totals, goal) - 1  # the first day whose end reaches the goal
+    left = goal - totals[index]
+    for a, b in days[index]:
+        if left <= b - a:  # `<=`: running out exactly at an interval's end gives that end
+            return _datetime(a + left)
+        left -= b - a
+    raise AssertionError("the day table and its totals disagree")
 
 
 __all__ = ["BusinessCalendar", "CalendarError", "Interval", "add_business", "business_seconds"]

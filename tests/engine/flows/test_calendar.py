@@ -257,3 +257,29 @@ def test_make_up_day_with_own_hours() -> None:
     assert cal.local_spans(date(2025, 3, 8)) == ((600, 720),)
     assert cal.local_spans(date(2025, 3, 9)) == ((540, 1020),)  # Monday's hours
     assert add_business(cal, sh(2025, 3, 8, 0), 3 * H) == sh(2025, 3, 9, 10)
+
+
+def _walked_seconds(cal: BusinessCalendar, a: datetime, b: datetime) -> float:
+    """B by walking local days one by one: the reference the day table must agree with."""
+    total = 0.0
+    day = a.astimezone(cal.tz).date() - timedelta(days=1)
+    while day <= b.astimezone(cal.tz).date():
+        for start, end in cal.local_spans(day):
+            lo = datetime.combine(day, datetime.min.time(), tzinfo=cal.tz) + timedelta(
+                minutes=start
+            )
+            hi = datetime.combine(day, datetime.min.time(), tzinfo=cal.tz) + timedelta(minutes=end)
+            overlap = (min(hi, b) - max(lo, a)).total_seconds()
+            total += max(overlap, 0.0)
+        day += timedelta(days=1)
+    return total
+
+
+def test_day_table_agrees_with_a_day_walk_over_long_spans_in_any_order() -> None:
+    cal = load("cn_8x5")  # a fresh table, grown backwards and forwards by the random order
+    rng = random.Random(99)
+    for _ in range(300):
+        a, b = sorted(_random_instant(rng) for _ in range(2))
+        assert business_seconds(cal, a, b) == pytest.approx(_walked_seconds(cal, a, b), abs=1e-6)
+    far = add_business(cal, sh(2024, 1, 2, 9), 2_000 * H)  # 250 working days
+    assert business_seconds(cal, sh(2024, 1, 2, 9), far) == 2_000 * H
