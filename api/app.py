@@ -26,6 +26,7 @@ from api.routes import (
     record_transfer,
     records,
     schemas,
+    tasks,
 )
 from api.security import install_security_handlers, require_actor, require_admin_actor
 from engine import __version__
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(record_files.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(record_pickers.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(flows.router, prefix="/api/v1")  # own guards; hooks check a secret
+    app.include_router(tasks.router, prefix="/api/v1")  # signed-in users; attributes: admins
     app.include_router(notifications.router, prefix="/api/v1")  # signed-in users, own guard
     app.include_router(admin_jobs.router, prefix="/api/v1")  # administrators, own guard
     mount_pages(app)
