@@ -228,8 +228,14 @@ def _check_node(run: _Run, node: object, path: str) -> None:
         for key, text in node.inputs.items():
             run.expr(text, f"{path}/inputs/{key}", None)
     elif isinstance(node, UserTaskNode):
+        # With `if_empty: admin` (the default) or a fallback rule an administrator or that rule
+        # still gets the task, so an unknown key is a problem only when nobody else would.
+        fallback = node.if_empty
+        strict = fallback in ("fail", "skip")
         for r, rule in enumerate(node.assignees):
-            _check_rule(run, rule, f"{path}/assignees/{r}")
+            _check_rule(run, rule, f"{path}/assignees/{r}", strict=strict)
+        if isinstance(fallback, AssigneeRule):
+            _check_rule(run, fallback, f"{path}/if_empty", strict=True)
 
 
 def _check_action(run: _Run, action: object, path: str) -> None:
@@ -260,7 +266,7 @@ def _parse_only(run: _Run, text: str, path: str) -> None:
         run.problems.append(to_problem(err, path=path))
 
 
-def _check_rule(run: _Run, rule: AssigneeRule, path: str) -> None:
+def _check_rule(run: _Run, rule: AssigneeRule, path: str, *, strict: bool = True) -> None:
     known = {
         "role": run.ctx.roles,
         "user": run.ctx.users,
@@ -269,7 +275,13 @@ def _check_rule(run: _Run, rule: AssigneeRule, path: str) -> None:
     }.get(rule.type)
     if rule.type in ("user", "role", "department", "field", "expr") and not rule.value:
         run.report("flow.no-assignee", f"{path}/value", f"a {rule.type} rule needs a value")
-    elif known is not None and rule.value and "." not in rule.value and rule.value not in known:
+    elif (
+        strict
+        and known is not None
+        and rule.value
+        and "." not in rule.value
+        and rule.value not in known
+    ):
         run.report(
             "flow.no-assignee", f"{path}/value", f"no {rule.type} {rule.value!r}: nobody to assign"
         )

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.errors import ConflictError, EngineError, NotFoundError, TransitionError
+from engine.errors import (
+    ConflictError,
+    EngineError,
+    NotFoundError,
+    SubmissionError,
+    TransitionError,
+)
 from engine.expr import evaluate
 from engine.flows import actions
 from engine.flows.compiler import CompiledFlow
@@ -404,7 +410,9 @@ class Stepper:
     def _fail(
         self, instance_id: int, err: EngineError, retry: Mapping[str, Any], node: str | None
     ) -> None:
-        detail = {"message": err.message, "node": node, "retry": dict(retry)}
+        detail: dict[str, Any] = {"message": err.message, "node": node, "retry": dict(retry)}
+        if isinstance(err, SubmissionError):
+            detail["errors"] = [e.to_dict() for e in err.errors]
         self.store.set_status(
             instance_id, status="error", now=self.now, error_code=err.code, error_detail=detail
         )
