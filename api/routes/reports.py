@@ -86,6 +86,19 @@ def get_runs(request: Request) -> CachedRuns:
 RunsDep = Annotated[CachedRuns, Depends(get_runs)]
 
 
+def get_dashboards(request: Request, runs: RunsDep) -> DashboardService:
+    """The app's dashboard service (it remembers which dashboard versions passed the check)."""
+    state = request.app.state
+    service = getattr(state, "dashboards", None)
+    if service is None:
+        service = DashboardService(runs)
+        state.dashboards = service
+    return service
+
+
+DashboardsDep = Annotated[DashboardService, Depends(get_dashboards)]
+
+
 def _run_of(body: RunIn) -> Run:
     return Run(tuple(f.clause() for f in body.filters), body.drill, body.limit)
 
@@ -156,11 +169,14 @@ def export(
 
 @router.post(APP + "/dashboards/{dashboard}/run", responses=problem_responses(403, 404, 422))
 def run_dashboard(
-    app: str, dashboard: str, body: DashboardRunIn, runs: RunsDep, actor: RequiredActorDep
+    app: str,
+    dashboard: str,
+    body: DashboardRunIn,
+    service: DashboardsDep,
+    actor: RequiredActorDep,
 ) -> dict[str, Any]:
     """Every widget of the dashboard, run concurrently with the global filters, clicks and
     drill paths; widgets the actor may not read carry an `error`."""
-    service = DashboardService(runs)
     return service.run(
         app=app,
         key=dashboard,

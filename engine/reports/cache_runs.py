@@ -54,7 +54,7 @@ class Run:
 
 def _clock_part(spec: ReportSpec, now: datetime) -> str:
     """The part of `now` a query's result depends on: none, the day, or the minute."""
-    text = spec.model_dump_json()
+    text = spec.model_dump_json().lower()
     if "now(" in text:
         return now.strftime("%Y-%m-%dT%H:%M")
     if "today(" in text:

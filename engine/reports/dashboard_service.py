@@ -1,13 +1,16 @@
 """Running a dashboard: check it, turn filters and clicks into per-widget filters, run every
 widget concurrently (one thread and connection each) through the result cache.
 
-A widget the actor may not read comes back with an `error` instead of failing the page; a bad
-filter value fails the whole request, since every widget would show something misleading.
+A widget the actor may not read, or whose report does not compile on this database (median on
+SQLite), comes back with an `error` instead of failing the page; a bad filter value fails the
+whole request, since every widget would show something misleading.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,14 +20,16 @@ from engine.forms.record_access import Who
 from engine.reports.cache_runs import CachedRuns, Run, run_in_threads
 from engine.reports.dashboard import Click, check_dashboard, widget_filters
 from engine.reports.dashboard_drill import drill_step, records_query
-from engine.reports.dataset import build_dataset
+from engine.reports.dataset import Dataset, build_dataset
 from engine.reports.query import FilterClause
 from engine.reports.spec import DashboardSpec, ReportSpec, Widget
+from engine.storage.records import DefinitionVersionRecord
 from engine.storage.uow import UnitOfWork
 
 DASHBOARD_KIND = "dashboards"
 REPORT_KIND = "reports"
 DASHBOARD_NOT_FOUND = "dashboard.not-found"
+MAX_CHECKED = 256
 
 
 class DashboardService:
@@ -33,6 +38,8 @@ class DashboardService:
     def __init__(self, runs: CachedRuns, *, workers: int = 8) -> None:
         self._runs = runs
         self._workers = workers
+        self._checked: dict[tuple[Any, ...], bool] = {}
+        self._lock = threading.Lock()
 
     def load(self, uow: UnitOfWork, *, app: str, key: str) -> DashboardSpec:
         """The current dashboard definition.
@@ -40,50 +47,86 @@ class DashboardService:
         Raises:
             NotFoundError: `dashboard.not-found`.
         """
+        return DashboardSpec.model_validate(self._record(uow, app, key).body)
+
+    def _record(self, uow: UnitOfWork, app: str, key: str) -> DefinitionVersionRecord:
         try:
-            record = uow.definitions.get_current(app=app, kind=DASHBOARD_KIND, key=key)
+            return uow.definitions.get_current(app=app, kind=DASHBOARD_KIND, key=key)
         except NotFoundError as err:
             raise NotFoundError(
                 f"dashboard {app}.{key} is not installed", code=DASHBOARD_NOT_FOUND
             ) from err
-        return DashboardSpec.model_validate(record.body)
 
-    def reports_of(
-        self, uow: UnitOfWork, *, app: str, spec: DashboardSpec
-    ) -> dict[str, ReportSpec]:
-        """The installed reports the widgets and alerts name (missing ones left out)."""
+    def _report_records(
+        self, uow: UnitOfWork, app: str, spec: DashboardSpec
+    ) -> dict[str, DefinitionVersionRecord]:
         keys = {w.report for w in spec.widgets} | {a.report for a in spec.alerts}
-        found: dict[str, ReportSpec] = {}
+        found: dict[str, DefinitionVersionRecord] = {}
         for key in sorted(keys):
             try:
-                record = uow.definitions.get_current(app=app, kind=REPORT_KIND, key=key)
+                found[key] = uow.definitions.get_current(app=app, kind=REPORT_KIND, key=key)
             except NotFoundError:
                 continue
-            found[key] = ReportSpec.model_validate(record.body)
         return found
 
-    def check(self, uow: UnitOfWork, *, app: str, spec: DashboardSpec) -> dict[str, ReportSpec]:
-        """Check `spec` against the app's reports and forms; returns the reports.
+    def checked(
+        self, uow: UnitOfWork, *, app: str, key: str
+    ) -> tuple[DashboardSpec, dict[str, ReportSpec]]:
+        """The dashboard and its reports, checked against the app's forms. The check runs
+        once per version of the dashboard, its reports and the app's forms.
 
         Raises:
+            NotFoundError: `dashboard.not-found`.
             DefinitionError: every problem, with its path in the dashboard (`dashboard.*`).
         """
-        reports = self.reports_of(uow, app=app, spec=spec)
+        record = self._record(uow, app, key)
+        spec = DashboardSpec.model_validate(record.body)
+        records = self._report_records(uow, app, spec)
+        reports = {k: ReportSpec.model_validate(r.body) for k, r in records.items()}
+        forms = {str(r.dataset.form).removeprefix(f"{app}.") for r in reports.values()}
+        fingerprint = (
+            self._runs.registry.form(uow, app=app, key=min(forms)).fingerprint if forms else ""
+        )
+        memo_key = (app, key, record.digest, tuple((k, r.digest) for k, r in records.items()),
+                    fingerprint)  # fmt: skip
+        with self._lock:
+            if memo_key in self._checked:
+                return spec, reports
+        self._check(uow, app, spec, reports)
+        with self._lock:
+            self._checked[memo_key] = True
+            while len(self._checked) > MAX_CHECKED:
+                self._checked.pop(next(iter(self._checked)))
+        return spec, reports
+
+    def _check(
+        self, uow: UnitOfWork, app: str, spec: DashboardSpec, reports: dict[str, ReportSpec]
+    ) -> None:
         datasets: dict[str, Any] = {}
 
         def field_exists(report: ReportSpec, path: str) -> bool:
             if report.key not in datasets:
-                form = str(report.dataset.form).removeprefix(f"{app}.")
-                forms = self._runs.registry.form(uow, app=app, key=form).forms
-                datasets[report.key] = build_dataset(report.dataset, app=app, forms=forms)
+                datasets[report.key] = self._dataset(uow, app, report)
             try:
-                datasets[report.key].resolve(path, where="")
+                # a copy: resolving a path may add a join to the dataset it resolves on
+                replace(datasets[report.key], sources=dict(datasets[report.key].sources)).resolve(
+                    path, where=""
+                )
             except DefinitionError:
                 return False
             return True
 
         check_dashboard(spec, reports=reports, field_exists=field_exists)
-        return reports
+
+    def _dataset(self, uow: UnitOfWork, app: str, report: ReportSpec) -> Dataset:
+        """The report's dataset, from its compiled form (shared with the widget runs) when
+        it compiles, else built on its own so that field checks still run."""
+        try:
+            return self._runs.compile(uow, app=app, spec=report).dataset
+        except DefinitionError:
+            form = str(report.dataset.form).removeprefix(f"{app}.")
+            forms = self._runs.registry.form(uow, app=app, key=form).forms
+            return build_dataset(report.dataset, app=app, forms=forms)
 
     def run(
         self,
@@ -105,8 +148,7 @@ class DashboardService:
             ReportQueryError: a filter, click or drill value that does not fit.
         """
         with self._runs.unit() as uow:
-            spec = self.load(uow, app=app, key=key)
-            reports = self.check(uow, app=app, spec=spec)
+            spec, reports = self.checked(uow, app=app, key=key)
         today = self._today(timezone)
         filters = widget_filters(
             spec, reports=reports, values=values or {}, clicks=clicks, today=today
@@ -170,8 +212,10 @@ class DashboardService:
                         uow, compiled, actor=actor, run=Run(clauses), timezone=timezone
                     )
                 )
-        except PermissionDenied as err:
+        except (PermissionDenied, DefinitionError) as err:
             out["error"] = {"code": err.code, "message": err.message}
+            if isinstance(err, DefinitionError):
+                out["error"]["problems"] = [p.to_dict() for p in err.problems]
         return out
 
 

@@ -47,8 +47,26 @@ def export_report(
     with runs.unit() as uow:
         spec = runs.installed(uow, app=app, key=key)
         compiled = runs.compile(uow, app=app, spec=spec, timezone=timezone)
+    return export_compiled(runs, compiled, actor=actor, file_format=file_format, filters=filters)
+
+
+def export_compiled(
+    runs: CachedRuns,
+    compiled: CompiledReport,
+    *,
+    actor: Who,
+    file_format: ExportFormat,
+    filters: Sequence[FilterClause] = (),
+) -> ExportFile:
+    """`compiled` (installed or ad hoc) as a streamed file; access checked first.
+
+    Raises:
+        PermissionDenied: no read or no export on the report's form (before any byte).
+    """
+    with runs.unit() as uow:
         accesses = runs.accesses(uow, compiled, actor)
         require(accesses[compiled.form], "export")
+    key = compiled.spec.key
     rows = _rows(runs, compiled, actor=actor, filters=tuple(filters))
     if file_format == "xlsx":
         return ExportFile(XLSX_MEDIA_TYPE, f"{key}.xlsx", _xlsx(rows, key))
@@ -82,4 +100,4 @@ def _xlsx(rows: Iterator[list[Any]], key: str) -> Iterator[bytes]:
     yield from iter_file(write_xlsx(rows, sheet_title=key))
 
 
-__all__ = ["ExportFormat", "export_report"]
+__all__ = ["ExportFormat", "export_compiled", "export_report"]
