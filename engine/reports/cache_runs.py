@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.errors import NotFoundError
 from engine.forms.record_access import Who, form_accesses
 from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, require
@@ -31,7 +32,7 @@ from engine.reports.pivot import build_pivot, pivot_levels
 from engine.reports.query import FilterClause
 from engine.reports.result import QueryResult
 from engine.reports.runner import run_report
-from engine.reports.service import ReportService
+from engine.reports.service import REPORT_NOT_FOUND
 from engine.reports.spec import ReportSpec
 from engine.storage.sqltypes import utc_now
 from engine.storage.uow import UnitOfWork
@@ -76,7 +77,6 @@ class CachedRuns:
     ) -> None:
         self.db = db
         self.registry = registry or DefinitionRegistry()
-        self.reports = ReportService(db, registry=self.registry, clock=clock)
         self.cache = cache or ResultCache()
         self.clock = clock
         self._compiled: OrderedDict[tuple[Any, ...], CompiledReport] = OrderedDict()
@@ -88,7 +88,13 @@ class CachedRuns:
 
     def installed(self, uow: UnitOfWork, *, app: str, key: str) -> ReportSpec:
         """The current definition of report `key` (raises `report.not-found`)."""
-        return self.reports.compiled(uow, app=app, key=key).spec
+        try:
+            record = uow.definitions.get_current(app=app, kind=REPORT_KIND, key=key)
+        except NotFoundError as err:
+            raise NotFoundError(
+                f"report {app}.{key} is not installed", code=REPORT_NOT_FOUND
+            ) from err
+        return ReportSpec.model_validate(record.body)
 
     def compile(
         self, uow: UnitOfWork, *, app: str, spec: ReportSpec, timezone: str | None = None
