@@ -66,22 +66,23 @@ def _pg_grain(column: Sql, family: str, grain: str, zone: ZoneInfo) -> Sql:
 
 
 def _sqlite_grain(column: Sql, family: str, grain: str, zone: ZoneInfo) -> Sql:
-    modifiers: list[Sql] = []
+    # One date() call with every modifier: nested calls cost a parse per row each.
+    shift: list[Sql] = []
     if family == DATETIME:
         minutes = fixed_offset_minutes(zone) or 0
-        modifiers.append(sa.literal(f"{minutes:+d} minutes", sa.Text))
-    local = sa.func.date(column, *modifiers)
-    if grain == "day":
-        return local
-    if grain == "week":  # forward to Sunday (same day if Sunday), back to its Monday
-        return sa.func.date(local, sa.literal("weekday 0", sa.Text), sa.literal("-6 days", sa.Text))
-    if grain == "month":
-        return sa.func.date(local, sa.literal("start of month", sa.Text))
-    if grain == "year":
-        return sa.func.date(local, sa.literal("start of year", sa.Text))
-    month = sa.cast(sa.func.strftime(sa.literal("%m", sa.Text), local), sa.Integer)
-    back = sa.func.printf(sa.literal("-%d months", sa.Text), (month - 1) % 3)
-    return sa.func.date(local, sa.literal("start of month", sa.Text), back)
+        shift.append(sa.literal(f"{minutes:+d} minutes", sa.Text))
+    steps = {
+        "day": (),
+        "week": ("weekday 0", "-6 days"),  # forward to Sunday (same day if Sunday), then Monday
+        "month": ("start of month",),
+        "quarter": ("start of month",),
+        "year": ("start of year",),
+    }[grain]
+    modifiers = shift + [sa.literal(step, sa.Text) for step in steps]
+    if grain == "quarter":
+        month = sa.cast(sa.func.strftime(sa.literal("%m", sa.Text), column, *shift), sa.Integer)
+        modifiers.append(sa.func.printf(sa.literal("-%d months", sa.Text), (month - 1) % 3))
+    return sa.func.date(column, *modifiers)
 
 
 def bucket_sql(column: Sql, bounds: tuple[float, ...]) -> Sql:

@@ -79,6 +79,8 @@ def build_statement(
     if not compiled.aggregated:
         return _detail(compiled, dims, rows, base, limit)
     if compiled.spec.others and compiled.dimensions and limit:
+        if _regroupable(compiled):
+            return _others_from_groups(compiled, rows, limit)
         return _with_others(compiled, rows, limit)
     inner = rows.subquery("rows")
     statement = _grouped(compiled, inner, others=False)
@@ -109,7 +111,8 @@ def _aggregates(compiled: CompiledReport, inner: Any) -> dict[str, Sql]:
         if measure.aggregate == "count" and measure.filter is None and plain:
             value = None
         if measure.aggregate in PERCENTILES and compiled.dialect == "sqlite":
-            aggregate = interpolated_percentile(inner, index, PERCENTILES[measure.aggregate])
+            ranked = _window_percentiles(compiled)[index]
+            aggregate = interpolated_percentile(inner, ranked, PERCENTILES[measure.aggregate])
         else:
             aggregate = aggregate_sql(measure.aggregate, value)
         found[measure.key] = _typed(aggregate, measure.column.type)
@@ -125,10 +128,23 @@ def _aggregates(compiled: CompiledReport, inner: Any) -> dict[str, Sql]:
     return found
 
 
-def _window_percentiles(compiled: CompiledReport) -> list[int]:
+def _window_percentiles(compiled: CompiledReport) -> dict[int, int]:
+    """SQLite's median/p90 measures → the measure whose ranked input each uses (measures over
+    the same input share one window sort)."""
     if compiled.dialect != "sqlite":
-        return []
-    return [i for i, m in enumerate(compiled.measures) if m.aggregate in PERCENTILES]
+        return {}
+    shared: dict[tuple[str | None, ...], int] = {}
+    found: dict[int, int] = {}
+    for index, measure in enumerate(compiled.measures):
+        if measure.aggregate not in PERCENTILES:
+            continue
+        key = (
+            measure.source.path if measure.source else None,
+            measure.value.expression.text if measure.value else None,
+            measure.filter.expression.text if measure.filter else None,
+        )
+        found[index] = shared.setdefault(key, index)
+    return found
 
 
 def _typed(aggregate: Sql, kind: str) -> Sql:
@@ -145,13 +161,16 @@ def _epoch() -> datetime:
     return _CHECK_CLOCK
 
 
-def _grouped(compiled: CompiledReport, inner: Any, *, others: bool) -> sa.Select[Any]:
+def _grouped(
+    compiled: CompiledReport, inner: Any, *, others: bool, regroup: bool = False
+) -> sa.Select[Any]:
+    """GROUP BY the dimensions of `inner`; `regroup`: its rows are already groups (a<i>)."""
     names = [n for i in range(len(compiled.dimensions)) for n in (f"d{i}", f"r{i}") if n in inner.c]
     names += [OTHER] if others else []
-    ranked = _window_percentiles(compiled)
+    ranked = {} if regroup else _window_percentiles(compiled)
     if ranked:  # SQLite: rank each median/p90 input within its group first
-        inner = ranked_inputs(inner, ranked, [inner.c[name] for name in names])
-    measures = _aggregates(compiled, inner)
+        inner = ranked_inputs(inner, sorted(set(ranked.values())), [inner.c[n] for n in names])
+    measures = _regrouped(compiled, inner) if regroup else _aggregates(compiled, inner)
     group: list[Sql] = [inner.c[name] for name in names]
     selected: list[Sql] = []
     for index, dimension in enumerate(compiled.dimensions):
@@ -216,17 +235,11 @@ def _with_others(compiled: CompiledReport, rows: sa.Select[Any], limit: int) -> 
     ranking = rows.subquery("ranking")
     percentiles = _window_percentiles(compiled)
     if percentiles:
-        ranking = ranked_inputs(ranking, percentiles, [ranking.c.d0], name="ranking_ranked")
+        shared = sorted(set(percentiles.values()))
+        ranking = ranked_inputs(ranking, shared, [ranking.c.d0], name="ranking_ranked")
     measures = _aggregates(compiled, ranking)
-    order_key = next((s for s in compiled.spec.sort if s.by in measures), None)
-    if order_key is not None:
-        ranked_by = _direction(measures[order_key.by], order_key.direction == "desc")
-    else:
-        ranked_by = _direction(measures[compiled.measures[0].key], True)
     first = ranking.c.d0
-    tiebreak = first.collate("C") if compiled.dialect == "postgresql" and (
-        compiled.dimensions[0].column.type == "text") else first  # fmt: skip
-    number = sa.func.row_number().over(order_by=[ranked_by, tiebreak.asc().nulls_last()])
+    number = sa.func.row_number().over(order_by=_ranking(compiled, measures, first))
     ranked = sa.select(first.label("d0"), number.label("rn")).group_by(first).subquery("ranked")
     null_in_top = sa.exists().where(ranked.c.rn <= limit, ranked.c.d0.is_(None))
     data = rows.subquery("data")
@@ -245,6 +258,75 @@ def _with_others(compiled: CompiledReport, rows: sa.Select[Any], limit: int) -> 
     columns.append(sa.case((flagged.c._kept, 0), else_=1).label(OTHER))
     tagged = sa.select(*columns).subquery("tagged")
     return _grouped(compiled, tagged, others=True)
+
+
+# Aggregates whose value over several groups is the same aggregate of the groups' values.
+_REGROUP = {"count": "sum", "sum": "sum", "min": "min", "max": "max"}
+
+
+def _regroupable(compiled: CompiledReport) -> bool:
+    """One dimension and only count/sum/min/max (and measures over them): the others row can
+    be summed from the groups, in one scan of the rows."""
+    return len(compiled.dimensions) == 1 and all(
+        m.aggregate in _REGROUP or m.aggregate is None for m in compiled.measures
+    )
+
+
+def _calculated(compiled: CompiledReport, found: dict[str, Sql]) -> dict[str, Sql]:
+    for measure in compiled.measures:
+        if measure.expr is not None:
+            value = compile_sql(measure.expr, found, dialect=compiled.dialect, now=_epoch())
+            found[measure.key] = sa.type_coerce(value, sa.Float())
+    return found
+
+
+def _regrouped(compiled: CompiledReport, inner: Any) -> dict[str, Sql]:
+    found: dict[str, Sql] = {}
+    for index, measure in enumerate(compiled.measures):
+        if measure.aggregate is not None:
+            value = aggregate_sql(_REGROUP[measure.aggregate], inner.c[f"a{index}"])
+            found[measure.key] = _typed(value, measure.column.type)
+    return _calculated(compiled, found)
+
+
+def _others_from_groups(
+    compiled: CompiledReport, rows: sa.Select[Any], limit: int
+) -> sa.Select[Any]:
+    """Top-N and others from the groups: aggregate once, rank the groups, fold the rest."""
+    inner = rows.subquery("rows")
+    measures = _aggregates(compiled, inner)
+    keys = [inner.c.d0] + ([inner.c.r0] if "r0" in inner.c else [])
+    values = [measures[m.key].label(f"a{i}") for i, m in enumerate(compiled.measures)
+              if m.aggregate is not None]  # fmt: skip
+    groups = sa.select(*keys, *values).group_by(*keys).subquery("groups")
+    level: dict[str, Sql] = {m.key: groups.c[f"a{i}"] for i, m in enumerate(compiled.measures)
+             if m.aggregate is not None}  # fmt: skip
+    level = _calculated(compiled, level)
+    number = sa.func.row_number().over(order_by=_ranking(compiled, level, groups.c.d0))
+    ranked = sa.select(*groups.c, number.label("rn")).subquery("ranked")
+    kept = ranked.c.rn <= limit
+    columns: list[Sql] = []
+    for column in ranked.c:
+        if column.name in ("d0", "r0"):
+            columns.append(sa.case((kept, column), else_=sa.null()).label(column.name))
+        elif column.name != "rn":
+            columns.append(column)
+    columns.append(sa.case((kept, 0), else_=1).label(OTHER))
+    tagged = sa.select(*columns).subquery("tagged")
+    return _grouped(compiled, tagged, others=True, regroup=True)
+
+
+def _ranking(compiled: CompiledReport, measures: Mapping[str, Sql], first: Any) -> list[Sql]:
+    """The order of the first dimension's groups for top-N: the first measure sort, else the
+    first measure descending; ties by the group value."""
+    order_key = next((s for s in compiled.spec.sort if s.by in measures), None)
+    if order_key is not None:
+        ranked_by = _direction(measures[order_key.by], order_key.direction == "desc")
+    else:
+        ranked_by = _direction(measures[compiled.measures[0].key], True)
+    tiebreak = first.collate("C") if compiled.dialect == "postgresql" and (
+        compiled.dimensions[0].column.type == "text") else first  # fmt: skip
+    return [ranked_by, tiebreak.asc().nulls_last()]
 
 
 def _detail(
