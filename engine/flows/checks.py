@@ -219,6 +219,12 @@ def _check_node(run: _Run, node: object, path: str) -> None:
             _check_action(run, action, f"{path}/actions/{a}")
     elif isinstance(node, TimerNode):
         run.expr(node.until, f"{path}/until", MOMENT)
+        if node.business_time and (node.delay is None or node.calendar is None):
+            run.report(
+                "flow.missing-option",
+                f"{path}/calendar",
+                "a business-time timer needs a delay and a calendar",
+            )
     elif isinstance(node, WaitNode):
         run.expr(node.condition, f"{path}/condition", BOOLEAN)
     elif isinstance(node, SubflowNode):

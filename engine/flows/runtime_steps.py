@@ -45,6 +45,7 @@ WAIT_RECHECK = timedelta(minutes=5)
 NOT_WAITING = "flow.token-not-waiting"
 STEP_LIMIT = "flow.step-limit"
 NOT_RUNNING = "flow.not-running"
+NO_CALENDAR = "flow.calendar-missing"
 
 
 @dataclass
@@ -321,7 +322,9 @@ class Stepper:
         return self._leave(run, token)
 
     def _wait_timer(self, run: _Run, token: TokenRow, node: TimerNode) -> list[int]:
-        if node.delay is not None:
+        if node.delay is not None and node.business_time and node.calendar is not None:
+            due = self._add_business(run.instance.app, node.calendar, duration(node.delay))
+        elif node.delay is not None:
             due = self.now + duration(node.delay)
         else:
             due = as_moment(self._eval(run, f"{run.flow.paths[node.key]}/until"))
@@ -331,6 +334,19 @@ class Stepper:
         self._enqueue("flow.timer", token.id, due)
         self._history(run.instance.id, node.key, "timer_set", {"due_at": due.isoformat()})
         return []
+
+    def _add_business(self, app: str, calendar_key: str, span: timedelta) -> datetime:
+        from engine.flows.calendar import BusinessCalendar, add_business
+        from engine.flows.calendar_spec import CalendarSpec
+
+        try:
+            row = self.uow.definitions.get_current(app=app, kind="calendars", key=calendar_key)
+        except NotFoundError as err:
+            raise TransitionError(
+                f"no calendar {calendar_key!r} in app {app!r}", code=NO_CALENDAR
+            ) from err
+        calendar = BusinessCalendar(CalendarSpec.model_validate(row.body))
+        return add_business(calendar, self.now, span.total_seconds())
 
     def _wait_condition(self, run: _Run, token: TokenRow, node: WaitNode) -> list[int]:
         if is_true(self._eval(run, f"{run.flow.paths[node.key]}/condition")):

@@ -216,6 +216,7 @@ class TimerNode(_Node):
     delay: Duration | None = None
     until: Expr | None = None
     business_time: bool = False
+    calendar: Key | None = Field(None, description="The business calendar of a business-time delay")
 
     @model_validator(mode="after")
     def _one(self) -> TimerNode:

@@ -52,6 +52,17 @@ fields:
   - {key: handler, type: user}
   - {key: work_order, type: relation, form: work_order}
 """,
+    "calendars/office.yaml": """
+key: office
+label: Office
+timezone: UTC
+weekly_hours:
+  - {weekday: 1, start: '09:00', end: '17:00'}
+  - {weekday: 2, start: '09:00', end: '17:00'}
+  - {weekday: 3, start: '09:00', end: '17:00'}
+  - {weekday: 4, start: '09:00', end: '17:00'}
+  - {weekday: 5, start: '09:00', end: '17:00'}
+""",
     "forms/work_order.yaml": """
 key: work_order
 label: Work order

@@ -250,3 +250,30 @@ def test_a_trigger_cycle_is_reported_as_an_error_and_ends(flow_kit: Kit) -> None
     assert errors[0].error_code == "record.change-loop"
     assert 1 < len(rows) <= 20
     assert kit.get(record.id).values["priority"] == len(rows) - 1
+
+
+BUSINESS = """
+key: business
+label: Business timer
+form: ticket
+trigger: {type: manual}
+nodes:
+  - {key: start, type: start}
+  - {key: pause, type: timer, delay: PT10H, business_time: true, calendar: office}
+  - {key: end, type: end}
+edges:
+  - {from: start, to: pause}
+  - {from: pause, to: end}
+"""
+
+
+def test_a_business_time_timer_counts_working_hours_of_its_calendar(flow_kit: Kit) -> None:
+    kit = flow_kit({"business": BUSINESS})
+    record = kit.create(subject="a")
+    instance_id = start(kit, "business", record.id)  # Monday 09:00: 8 h today, 2 h tomorrow
+    [token] = [t for t in kit.tokens(instance_id) if t.node == "pause"]
+    assert token.due_at == T0 + timedelta(days=1, hours=2)
+    run_jobs(kit.engine, T0 + timedelta(hours=10))
+    assert kit.instance(instance_id).status == "running"
+    run_jobs(kit.engine, T0 + timedelta(days=1, hours=2))
+    assert kit.instance(instance_id).status == "completed"
