@@ -56,7 +56,7 @@ key: home
 label: Home
 refresh_seconds: 30
 widgets:
-  - {key: regions, report: by_region, x: 0, y: 0, w: 12, h: 6}
+  - {key: regions, report: by_region, x: 0, y: 0, w: 12, h: 6, drill_down: [subject]}
 filters:
   - {key: region, label: Region, type: select, bindings: {regions: region}}
 """,
@@ -168,6 +168,19 @@ def test_dashboard_run(api: TestClient) -> None:
         "/filters/0/bindings/regions",
     )
     assert api.post(f"{BASE}/dashboards/nope/run", json={}).status_code == 404
+
+
+def test_drill_ends_in_the_records_list(api: TestClient) -> None:
+    body = {"filters": {"region": "east"}, "drill": {"regions": ["east"]}}
+    widget = api.post(f"{BASE}/dashboards/home/run", json=body).json()["widgets"][0]
+    assert widget["data"]["rows"] == [["s", 2, 3.5]]
+    body["drill"] = {"regions": ["east", "s"]}
+    widget = api.post(f"{BASE}/dashboards/home/run", json=body).json()["widgets"][0]
+    records = widget["drill"]["records"]
+    params = {"filter": json.dumps(records["filter"])}
+    response = api.get(f"{BASE}/forms/{records['form']}/records", params=params)
+    assert response.status_code == 200, response.text
+    assert sorted(item["hours"] for item in response.json()["items"]) == [1.5, 2]
 
 
 def test_export_csv_and_xlsx(api: TestClient) -> None:
