@@ -1,12 +1,16 @@
 """SLA deadline computations per second over the shipped CN-8x5 calendar (holidays and make-up
 days of 2024–2026), for issue 5's benchmark "SLA deadline computation per second".
 
-Usage: .venv/bin/python bench/flows_sla.py [--n 200000] [--seed 5]
+Usage: .venv/bin/python bench/flows_sla.py [--n 200000] [--seed 5] [--writes N [--db URL]]
   D      add_business(cal, t, s): random starts in 2024–2026, targets of the §2.6 table
   B      business_seconds(cal, a, b): random spans of up to 30 days
   step   one full SLA evaluation (policy, three clocks, warn/breach jobs) with advance()
 Each is timed warm (the per-day interval cache filled) and, for D and B, also cold (a new
 calendar object every 1,000 calls). Prints calls per second and µs per call.
+  writes with --writes N: after-sales ticket creates through RecordService with the SLA
+         listener (state row, SLA fields written back, six jobs) against without, in
+         alternating batches; a fresh SQLite file, or --db URL (PostgreSQL: the public schema
+         is DROPPED and recreated, so use a scratch database).
 """
 
 from __future__ import annotations
@@ -59,7 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200_000, help="calls per figure")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--writes", type=int, default=0, help="ticket creates per side")
+    parser.add_argument("--db", help="database URL for --writes (default: a SQLite file)")
     args = parser.parse_args()
+    if args.writes:
+        _writes(args.writes, args.db)
+        return
     rng = random.Random(args.seed)
     n = args.n
     starts = [_instant(rng) for _ in range(n)]
@@ -100,6 +109,44 @@ def main() -> None:
         return advance(sla, None, records[i], now=now, started_at=now, calendars=calendars)
 
     _time("SLA step: create (3 clocks)", small, step)
+
+
+def _writes(n: int, url: str | None) -> None:
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from records_write import _fresh_engine, _rates, _seed
+
+    from engine.bundles import load_bundle
+    from engine.flows.sla_service import SlaService, sla_listener
+    from engine.forms.events import ChangeListener
+    from engine.forms.service import RecordService
+    from engine.installer import import_bundle
+    from engine.registry import DefinitionRegistry
+    from engine.storage.migrate import upgrade_database
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = _fresh_engine(url, Path(tmp))
+        upgrade_database(engine)
+        import_bundle(db=engine, bundle=load_bundle(BUNDLE))
+        listeners: list[ChangeListener] = []
+        registry = DefinitionRegistry()
+        with_sla = RecordService(db=engine, registry=registry, listeners=listeners)
+        listeners.append(sla_listener(with_sla, registry, service=SlaService(with_sla, registry)))
+        without = RecordService(db=engine, registry=DefinitionRegistry())
+        payload = _seed(without)
+
+        def create(service: RecordService) -> Callable[[int], object]:
+            return lambda i: service.create(
+                app="aftersales", form="ticket", data=payload, actor=None
+            )
+
+        sla_rate, plain_rate = _rates(n, create(with_sla), create(without))
+        print(f"{engine.dialect.name}: ticket creates, {n:,} per side")
+        print(f"{'with the SLA listener':<34} {sla_rate:>12,.1f} /s")
+        print(f"{'without':<34} {plain_rate:>12,.1f} /s")
+        print(f"{'SLA cost per create':<34} {(1 / sla_rate - 1 / plain_rate) * 1e3:>12.2f} ms")
+        engine.dispose()
 
 
 if __name__ == "__main__":

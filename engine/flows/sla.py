@@ -166,7 +166,7 @@ def advance(
         cancels = tuple(Wakeup(k, "sla.breach", None) for k in (previous or state).scheduled)
         return Step(state, fields_of(sla, state), (), cancels, recomputed)
     state, effects = _effects(sla, state, values, now, cal)
-    state, wakeups = _wakeups(sla, state, cal)
+    state, wakeups = _wakeups(sla, state, cal, now)
     return Step(state, fields_of(sla, state), tuple(effects), wakeups, recomputed)
 
 
@@ -377,21 +377,25 @@ def _users(values: Mapping[str, Any], paths: tuple[str, ...]) -> tuple[int, ...]
 
 
 def _wakeups(
-    sla: CompiledSla, state: SlaState, cal: BusinessCalendar
+    sla: CompiledSla, state: SlaState, cal: BusinessCalendar, now: datetime
 ) -> tuple[SlaState, tuple[Wakeup, ...]]:
-    """Jobs for the next warning, breach and escalation step of each clock; only the changes."""
+    """One job per open clock, at its next warning, breach or escalation step still to come
+    (the handler schedules the one after); only the changes against what is scheduled."""
     wanted: dict[str, tuple[str, datetime]] = {}
     for key, clock in state.clocks.items():
         if clock.fulfilled_at is not None or clock.state not in ("running", "warned", "breached"):
             continue
         assert clock.due is not None and clock.warn_at is not None
-        if not clock.warned:
-            wanted[f"{key}:warn"] = ("sla.warn", clock.warn_at)
-        if not clock.breached:
-            wanted[f"{key}:breach"] = ("sla.breach", clock.due)
+        pending = [(clock.warn_at, "sla.warn")] if not clock.warned else []
+        pending += [(clock.due, "sla.breach")] if not clock.breached else []
         for index, step in enumerate(sla.spec.escalations):
             if step.clock == key and index not in state.fired and step.after_share > 0:
-                wanted[f"{key}:step{index}"] = ("sla.breach", _step_at(sla, index, clock, cal))
+                pending.append((_step_at(sla, index, clock, cal), "sla.breach"))
+        # what is due by now was handled (or skipped: a step whose `when` did not hold)
+        upcoming = [item for item in pending if item[0] > now]
+        if upcoming:
+            due, kind = min(upcoming)
+            wanted[key] = (kind, due)
     wakeups = [
         Wakeup(suffix, kind, due)
         for suffix, (kind, due) in wanted.items()

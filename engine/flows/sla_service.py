@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from engine.errors import NotFoundError
 from engine.flows.calendar import BusinessCalendar
 from engine.flows.sla import CompiledSla, Effect, SlaState, Step, Wakeup, advance
+from engine.flows.sla_related import related_values
 from engine.flows.sla_store import SlaDefinitions, load_state, missing_calendar, save_state
 from engine.forms.events import ChangeListener, RecordChange
 from engine.forms.record_writer import RecordWriter
@@ -104,7 +105,11 @@ class SlaService:
         app, form, key = sla.app, sla.spec.form, sla.spec.key
         conn = uow.conn
         previous = load_state(conn, app=app, form=form, record_id=record.id, sla=key)
-        values = {**record.values, **self._related(uow, writer, sla, record)}
+        related = related_values(
+            uow, registry=self.registry, records=self.records, app=app, form=form,
+            values=record.values, paths=sla.related_paths,
+        )  # fmt: skip
+        values = {**record.values, **related}
         calendars = self.definitions.calendars(uow, app=app)
         _require_calendars(sla, app, calendars)
         step = advance(
@@ -135,33 +140,6 @@ class SlaService:
             uow.conn, app=app, form=form, record_id=record_id, sla=key, version=0,
             state=stopped, now=now,
         )  # fmt: skip
-
-    def _related(
-        self, uow: UnitOfWork, writer: RecordWriter, sla: CompiledSla, record: StoredRecord
-    ) -> dict[str, Any]:
-        """Values at the dotted paths the SLA reads (`customer.tier`, `team.manager`)."""
-        out: dict[str, Any] = {}
-        loaded: dict[tuple[str, int], Mapping[str, Any] | None] = {}
-        for path in sorted(sla.related_paths):
-            *hops, last = path.split(".")
-            form: str = sla.spec.form
-            values: Mapping[str, Any] | None = record.values
-            for hop in hops:
-                target = self._target_form(uow, sla.app, form, hop)
-                related_id = values.get(hop) if values is not None else None
-                if target is None or not isinstance(related_id, int):
-                    values = None
-                    break
-                if (target, related_id) not in loaded:
-                    loaded[(target, related_id)] = _values_of(writer, sla.app, target, related_id)
-                form, values = target, loaded[(target, related_id)]
-            out[path] = None if values is None else values.get(last)
-        return out
-
-    def _target_form(self, uow: UnitOfWork, app: str, form: str, field: str) -> str | None:
-        definition = self.registry.form(uow, app=app, key=form)
-        target = getattr(definition.compiled.fields.get(field), "form", None)
-        return target if isinstance(target, str) and "." not in target else None
 
     def _announce(
         self, uow: UnitOfWork, sla: CompiledSla, record: StoredRecord, effect: Effect,
@@ -196,15 +174,6 @@ class SlaService:
 
 def _fields(state: SlaState) -> dict[str, Any]:
     return {name: getattr(state, name) for name in SlaState.__dataclass_fields__}
-
-
-def _values_of(
-    writer: RecordWriter, app: str, form: str, record_id: int
-) -> Mapping[str, Any] | None:
-    try:
-        return writer.get(app, form, record_id).values
-    except NotFoundError:
-        return None
 
 
 def _same(stored: Any, new: Any) -> bool:

@@ -106,10 +106,26 @@ def test_apply_on_create(run: Run) -> None:
     assert f["response_state"] == f["resolution_state"] == "running"
     assert f["hold_bsec"] == 0 and f["escalation_level"] == 0
     scheduled = {w.key_suffix: (w.kind, w.due_at) for w in step.wakeups}
-    assert scheduled["response:warn"] == ("sla.warn", sh(3, 10, 30))
-    assert scheduled["response:breach"] == ("sla.breach", sh(3, 11))
-    assert scheduled["resolution:step3"] == ("sla.breach", sh(5, 18))  # L3 at +50 %: 480 bmin
+    assert scheduled == {  # one job per clock: its next event
+        "response": ("sla.warn", sh(3, 10, 30)),
+        "resolution": ("sla.warn", sh(4, 14)),
+        "onsite": ("sla.warn", sh(4, 14)),
+    }
     assert not step.effects
+
+
+def test_each_job_schedules_the_next_event(run: Run) -> None:
+    run.at(sh(3, 9), ticket())
+    warned = run.at(sh(3, 10, 30), ticket())
+    assert [(w.key_suffix, w.kind, w.due_at) for w in warned.wakeups] == [
+        ("response", "sla.breach", sh(3, 11))
+    ]
+    responded = {"first_response_at": sh(3, 9, 5)}
+    breached = run.at(sh(4, 18), ticket(**responded))
+    nexts = {w.key_suffix: (w.kind, w.due_at) for w in breached.wakeups}
+    assert nexts["response"] == ("sla.breach", None)  # met: cancelled
+    assert nexts["resolution"] == ("sla.breach", sh(5, 18))  # L3 at +50 %: 480 bmin
+    assert "onsite" in nexts and nexts["onsite"][1] is None  # breached, no step left
 
 
 def test_policy_selection_in_order(run: Run, sla: CompiledSla) -> None:
@@ -138,7 +154,7 @@ def test_response_met_with_elapsed_business_seconds(run: Run) -> None:
     assert step.fields["frt_bsec"] == H
     assert step.fields["response_late_bsec"] == 0
     suffixes = {w.key_suffix: w.due_at for w in step.wakeups}
-    assert suffixes["response:warn"] is None and suffixes["response:breach"] is None  # cancelled
+    assert suffixes == {"response": None}  # cancelled
 
 
 def test_warning_fires_once_per_cycle(run: Run) -> None:
@@ -174,7 +190,7 @@ def test_pause_adds_the_hold_back(run: Run) -> None:
     assert paused.fields["response_state"] == "met"
     assert paused.fields["on_hold_since"] == sh(3, 10)
     cancelled = {w.key_suffix for w in paused.wakeups if w.due_at is None}
-    assert {"resolution:warn", "resolution:breach", "onsite:breach"} <= cancelled
+    assert cancelled == {"response", "resolution", "onsite"}  # response: met
     # the original deadline (Tue 18:00) passing during the pause is not a breach
     assert not run.at(sh(4, 18, 30), ticket(status="waiting_customer", **answered)).effects
     resumed = run.at(sh(5, 10), ticket(status="in_progress", **answered))
@@ -183,7 +199,7 @@ def test_pause_adds_the_hold_back(run: Run) -> None:
     assert resumed.fields["resolution_by"] == sh(6, 18)  # D(start, 16 h + 16 h hold)
     assert resumed.fields["resolution_warn_at"] == sh(6, 14)
     assert resumed.fields["resolution_state"] == "running"
-    assert {w.key_suffix for w in resumed.wakeups if w.due_at} >= {"resolution:breach"}
+    assert {w.key_suffix for w in resumed.wakeups if w.due_at} == {"resolution", "onsite"}
 
 
 def test_priority_change_recomputes_from_the_original_start(run: Run) -> None:
