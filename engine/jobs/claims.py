@@ -66,14 +66,23 @@ def claim_due(
     return sorted(jobs, key=lambda job: (job.due_at, job.id))
 
 
-def start(conn: sa.Connection, *, job_id: int, worker: str, now: datetime) -> bool:
-    """Mark the job done in the transaction that runs it; False when the lease was lost."""
-    result = conn.execute(
-        _mine(job_id, worker).values(
-            status="done", lease_until=None, finished_at=now, updated_at=now
+def start(conn: sa.Connection, *, job_ids: Sequence[int], worker: str, now: datetime) -> set[int]:
+    """Mark jobs done in the transaction that runs them; returns those whose lease still held.
+
+    The row locks taken here keep other workers and the reaper off the jobs until the commit; a
+    job that then fails is put back by `schedule_retry` in the same transaction.
+    """
+    statement = (
+        job_queue.update()
+        .where(
+            job_queue.c.id.in_(job_ids),
+            job_queue.c.status == "running",
+            job_queue.c.locked_by == worker,
         )
+        .values(status="done", lease_until=None, finished_at=now, updated_at=now)
+        .returning(job_queue.c.id)
     )
-    return bool(result.rowcount)
+    return set(conn.execute(statement).scalars())
 
 
 def schedule_retry(
@@ -91,7 +100,12 @@ def schedule_retry(
         values.update(status="failed", finished_at=now)
     else:
         values.update(status="queued", due_at=retry_at)
-    return bool(conn.execute(_mine(job_id, worker).values(values)).rowcount)
+    statement = job_queue.update().where(
+        job_queue.c.id == job_id,
+        job_queue.c.status.in_(("running", "done")),  # done: by `start`, in this transaction
+        job_queue.c.locked_by == worker,
+    )
+    return bool(conn.execute(statement.values(values)).rowcount)
 
 
 def renew(
@@ -155,14 +169,6 @@ def reap_expired(conn: sa.Connection, *, now: datetime) -> int:
         )
     )
     return int(result.rowcount)
-
-
-def _mine(job_id: int, worker: str) -> sa.Update:
-    return job_queue.update().where(
-        job_queue.c.id == job_id,
-        job_queue.c.status == "running",
-        job_queue.c.locked_by == worker,
-    )
 
 
 __all__ = ["ClaimedJob", "claim_due", "reap_expired", "release", "renew", "schedule_retry", "start"]

@@ -54,3 +54,9 @@ def repeat_with_same_key(ctx: JobContext) -> None:
 
 def broken_provider() -> dict[str, object]:
     raise RuntimeError("this provider is broken")
+
+
+def write_unless_told_to_fail(ctx: JobContext) -> None:
+    write_effect(ctx)
+    if ctx.payload.get("fail"):
+        raise RuntimeError("told to fail")

@@ -33,7 +33,7 @@ def _statuses(db: sa.Engine) -> list[str]:
         return list(conn.execute(sa.select(job_queue.c.status)).scalars())
 
 
-def _wait_until(condition: Callable[[], bool], seconds: float = 15) -> None:
+def _wait_until(condition: Callable[[], bool], seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -72,7 +72,7 @@ def test_worker_process_runs_jobs_until_sigterm(
             _queue_hook(migrated_engine, f"{base}/live")
             _wait_until(lambda: _statuses(migrated_engine) == ["done"])
             process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=15) == 0
+            assert process.wait(timeout=60) == 0
         finally:
             if process.poll() is None:
                 process.kill()

@@ -19,6 +19,7 @@ from tests.engine.jobs._handlers import (
     repeat_with_same_key,
     write_effect,
     write_then_fail,
+    write_unless_told_to_fail,
 )
 
 QUICK = WorkerOptions(lease_seconds=30, batch_size=10, poll_seconds=0.05, retry_base_seconds=0)
@@ -72,6 +73,21 @@ def test_a_raising_handler_is_rolled_back_retried_then_failed(
     job = _job(migrated_engine, job_id)
     assert (job["status"], job["attempts"]) == ("failed", 3)
     assert effect_rows(migrated_engine) == []  # nothing half-done
+
+
+def test_a_failing_job_leaves_the_others_of_its_group_done(
+    migrated_engine: sa.Engine, effects: sa.Table
+) -> None:
+    with migrated_engine.begin() as conn:
+        ids = [
+            enqueue(conn, kind="test.effect", payload={"key": key, "fail": key == "b"}, due_at=PAST)
+            for key in ("a", "b", "c")
+        ]
+    handlers = {"test.effect": write_unless_told_to_fail}
+    options = WorkerOptions(batch_size=10, group_seconds=60, retry_base_seconds=600)
+    assert Worker(migrated_engine, handlers=handlers, options=options).run_batch() == 3
+    assert effect_rows(migrated_engine) == [("a", ids[0]), ("c", ids[2])]
+    assert [_job(migrated_engine, i)["status"] for i in ids] == ["done", "queued", "done"]
 
 
 def test_retries_back_off_exponentially() -> None:
