@@ -9,7 +9,7 @@ float, SQLite date text to `date`), so both databases give equal rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,7 +22,7 @@ from engine.errors import PermissionDenied
 from engine.forms.listing import DATE, DATETIME
 from engine.forms.record_access import Who, form_accesses
 from engine.identity.actor import Actor
-from engine.identity.permissions import HIDDEN_FIELD, FormAccess, require
+from engine.identity.permissions import HIDDEN_FIELD, FormAccess, admin_access, require
 from engine.reports.compiler import CompiledReport
 from engine.reports.dataset import Dataset
 from engine.reports.query import FilterClause, bad, clause_condition
@@ -42,13 +42,14 @@ class _Prepared:
 
 
 def accesses_for(
-    conn: sa.Connection, compiled: CompiledReport, actor: Who
+    conn: sa.Connection, compiled: CompiledReport, actor: Who, forms: Iterable[str] = ()
 ) -> dict[str, FormAccess]:
-    """The actor's access to every form the report reads (roles read once)."""
+    """The actor's access to every form the report reads, and `forms` (roles read once)."""
+    wanted = sorted(set(compiled.forms) | set(forms))
     if not isinstance(actor, Actor):
-        return form_accesses(uow=None, who=actor, app=compiled.app, forms=compiled.forms)  # type: ignore[arg-type]
+        return {form: admin_access(app=compiled.app, form=form) for form in wanted}
     with UnitOfWork(conn) as uow:
-        return form_accesses(uow=uow, who=actor, app=compiled.app, forms=compiled.forms)
+        return form_accesses(uow=uow, who=actor, app=compiled.app, forms=wanted)
 
 
 def run_report(
@@ -151,6 +152,9 @@ def _prepare(
         if key not in keys:
             raise bad(f"/drill/{key}", f"no dimension {key!r}", code="report.unknown-field")
     forms = {source.form for source in dataset.sources.values()}
+    if not forms <= accesses.keys():  # a request filter reached a form the caller did not load
+        for form, found in accesses_for(conn, compiled, actor, forms).items():
+            accesses.setdefault(form, found)
     _check_access(compiled, accesses, forms, reads)
     join_conditions: dict[str, list[Sql]] = {}
     if isinstance(actor, Actor):

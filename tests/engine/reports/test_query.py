@@ -392,3 +392,32 @@ def test_dates_of_min_and_max(db: sa.Connection, aftersales_data: sa.Engine, for
     )
     first, last = run_report(db, compiled, actor=None, now=NOW).rows[0]
     assert first.tzinfo is not None and last - first > timedelta(days=300)
+
+
+def test_request_filter_through_a_relation_checks_that_form(
+    db: sa.Connection, aftersales_data: sa.Engine, forms: Any
+) -> None:
+    compiled = _compiled(aftersales_data, forms, measures=[{"key": "n", "aggregate": "count"}])
+    access = {"ticket": _access(ticket=ALL)["ticket"]}  # the caller loaded the base form only
+    with pytest.raises(PermissionDenied):  # the analyst's real roles: none on customer
+        run_report(
+            db,
+            compiled,
+            actor=ACTOR,
+            now=NOW,
+            access=access,
+            extra_filters=[FilterClause("customer.tier", "eq", "vip")],
+        )
+    vip = run_report(
+        db,
+        compiled,
+        actor=None,
+        now=NOW,
+        extra_filters=[FilterClause("customer.tier", "eq", "vip")],
+    ).rows[0][0]
+    expected = _scalar(
+        db,
+        f"SELECT COUNT(*) FROM {TICKETS} t JOIN aftersales__customer c "
+        "ON c.id = t.customer WHERE c.tier = 'vip'",
+    )
+    assert vip == expected
