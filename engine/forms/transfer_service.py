@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from engine.errors import ConflictError, EngineError, FieldError, NotFoundError, SubmissionError
 from engine.forms.events import ChangeListener, RecordChange, notify_listeners
 from engine.forms.record_access import Who, form_access, read_scope, user_id_of
+from engine.forms.record_json import field_json
 from engine.forms.transfer import (
     BATCH_SIZE,
     CSV_MEDIA_TYPE,
@@ -45,9 +46,9 @@ from engine.forms.transfer.readers import Encoding, Table
 from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, require, require_writable
 from engine.registry import DefinitionRegistry, FormDefinition
+from engine.storage._record_batch import add_history_many
 from engine.storage.form_records import FormRecordStore, build_record_layout
 from engine.storage.import_jobs import JOB_NOT_FOUND, ImportJobRecord, ImportJobStore
-from engine.storage.record_meta import RecordMetaStore
 from engine.storage.sqltypes import utc_now
 from engine.storage.uow import UnitOfWork
 
@@ -375,8 +376,6 @@ class TransferService:
     def _records(
         self, definition: FormDefinition, *, access: FormAccess, actor: Who
     ) -> Iterator[dict[str, Any]]:
-        from engine.forms.service import field_json
-
         layout = build_record_layout(
             app=definition.app, form=definition.compiled, forms=definition.forms
         )
@@ -441,9 +440,6 @@ class _Sink:
             app=definition.app, form=definition.compiled, forms=definition.forms
         )
         self._store = FormRecordStore(uow.conn, layout=self._layout, clock=service._clock)
-        self._meta = RecordMetaStore(
-            uow.conn, app=definition.app, form=definition.key, clock=service._clock
-        )
         kinds = {slot.key: slot for slot in self._layout.slots}
         self._writable = {
             key
@@ -473,33 +469,62 @@ class _Sink:
 
     # validation: the API's own rules, reading text leniently (labels, 是/否, "1,234.5")
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        from engine.forms.attachments import resolve_file_refs
         from engine.forms.validation import EvalContext, validate_submission
 
         context = EvalContext(now=self._service._clock(), actor=self._job.created_by)
+        # File references name stored uploads, as in the API (unknown ids fail the row).
+        data = resolve_file_refs(conn=self._uow.conn, form=self._definition.compiled, data=data)
         clean = validate_submission(
             self._definition.compiled, data, current=None, context=context, lenient=True
         )
         return {k: v for k, v in clean.items() if k in self._writable}
 
-    # writes: a savepoint per batch; on a conflict, row by row to find the culprits
+    # writes: relations checked for the batch, then one savepoint and a statement per table;
+    # on a conflict, row by row to find the culprits
     def write(self, records: Sequence[dict[str, Any]]) -> Mapping[int, FieldError]:
         conn = self._uow.conn
+        failures = {
+            position: err.errors[0] if err.errors else _row_error(err)
+            for position, err in self._store.relation_errors(records).items()
+        }
+        good = [(p, record) for p, record in enumerate(records) if p not in failures]
         try:
             with conn.begin_nested():
-                self._announce([self._insert(record) for record in records])
-            return {}
+                self._insert([record for _p, record in good])
+            return failures
         except (ConflictError, SubmissionError, sa.exc.IntegrityError):
             pass
-        failures: dict[int, FieldError] = {}
-        for position, record in enumerate(records):
+        for position, record in good:
             try:
                 with conn.begin_nested():
-                    self._announce([self._insert(record)])
+                    self._insert([record])
             except SubmissionError as err:
                 failures[position] = err.errors[0] if err.errors else _row_error(err)
             except (ConflictError, sa.exc.IntegrityError) as err:
                 failures[position] = _row_error(err)
         return failures
+
+    def _insert(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        actor, definition = self._job.created_by, self._definition
+        ids = self._store.insert_many(records=records, actor=actor)
+        entries = [
+            (
+                record_id,
+                {
+                    k: [None, field_json(definition, k, v)]
+                    for k, v in record.items()
+                    if v not in (None, [], "")
+                },
+            )
+            for record_id, record in zip(ids, records, strict=True)
+        ]
+        conn, at = self._uow.conn, self._service._clock()
+        app, form = definition.app, definition.key
+        add_history_many(conn, app=app, form=form, entries=entries, actor=actor, at=at)
+        self._announce(ids)
 
     def _announce(self, record_ids: list[int]) -> None:
         """One `created` change per imported record, read back in one query per batch."""
@@ -520,21 +545,6 @@ class _Sink:
                 source="import",
             )
             notify_listeners(listeners, self._uow, change)
-
-    def _insert(self, record: dict[str, Any]) -> int:
-        from engine.forms.service import field_json
-
-        actor = self._job.created_by
-        record_id = self._store.insert(values=record, actor=actor)
-        changes = {
-            k: [None, field_json(self._definition, k, v)]
-            for k, v in record.items()
-            if v not in (None, [], "")
-        }
-        self._meta.add_history(
-            record_id=record_id, version=1, action="create", changes=changes, actor=actor
-        )
-        return record_id
 
     def checkpoint(self, progress: ImportProgress, *, keep: bool) -> None:
         self.progress = progress

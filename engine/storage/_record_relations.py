@@ -7,7 +7,7 @@ checked in one query. A relation `filter` is compiled to SQL over the target's c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,7 +55,83 @@ def check_relations(
             _collect(layout, slot, record.get(slot.key), slot.key, scope="", wanted=wanted)
     if not wanted:
         return
-    found = _query(conn, layout, wanted, record, now)
+    errors = _problems(wanted, _query(conn, layout, wanted, record, now))
+    if errors:
+        raise SubmissionError(errors)
+
+
+def relation_errors(
+    conn: sa.Connection,
+    layout: RecordLayout,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+) -> dict[int, SubmissionError]:
+    """`check_relations` of many new records: the errors by position, not raised.
+
+    Ids are checked a bucket at a time: every unfiltered relation to one target form is one
+    bucket; a relation with a filter reading `$record.<field>` has a bucket per distinct value
+    of those fields (records of one customer share one query). One query per bucket.
+    """
+    per_record: list[tuple[dict[_Group, list[tuple[str, int]]], list[_Bucket]]] = []
+    buckets: dict[_Bucket, tuple[set[int], Mapping[str, Any]]] = {}
+    for values in records:
+        wanted: dict[_Group, list[tuple[str, int]]] = {}
+        for slot in layout.slots:
+            if slot.key in values:
+                _collect(layout, slot, values[slot.key], slot.key, scope="", wanted=wanted)
+        mine: list[_Bucket] = []
+        for group, pairs in wanted.items():
+            bucket = (group, _read_values(layout, group, values))
+            ids, _example = buckets.setdefault(bucket, (set(), values))
+            ids.update(record_id for _, record_id in pairs)
+            mine.append(bucket)
+        per_record.append((wanted, mine))
+    unfiltered = {b[0]: [("", i) for i in ids] for b, (ids, _v) in buckets.items() if not b[1]}
+    found: dict[_Bucket, dict[tuple[_Group, int], bool]] = {}
+    if unfiltered:  # one UNION ALL over the target forms
+        shared = _query(conn, layout, unfiltered, {}, now)
+        found.update({(group, ()): shared for group in unfiltered})
+    for bucket, (ids, example) in buckets.items():
+        if bucket[1]:
+            group = bucket[0]
+            found[bucket] = _query(conn, layout, {group: [("", i) for i in ids]}, example, now)
+    out: dict[int, SubmissionError] = {}
+    for position, (wanted, mine) in enumerate(per_record):
+        merged: dict[tuple[_Group, int], bool] = {}
+        for bucket in mine:
+            merged.update(found[bucket])
+        errors = _problems(wanted, merged)
+        if errors:
+            out[position] = SubmissionError(errors)
+    return out
+
+
+_Bucket = tuple[_Group, tuple[str, ...]]
+
+
+def _read_values(layout: RecordLayout, group: _Group, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The `$record.<field>` values a group's filter reads, as a key (empty: no filter)."""
+    if group.filtered is None:
+        return ()
+    return ("filtered",) + tuple(repr(values.get(name)) for name in _record_reads(layout, group))
+
+
+def _record_reads(layout: RecordLayout, group: _Group) -> list[str]:
+    """The fields of the written record a group's filter reads (`$record.customer` → customer)."""
+    from engine.expr import references
+
+    expression = None if group.filtered is None else _filter(layout, group.filtered)
+    if expression is None:
+        return []
+    names = references(expression)
+    reads = {n.removeprefix(RECORD_PREFIX).split(".")[0] for n in names if n.startswith("$record.")}
+    return sorted(reads)
+
+
+def _problems(
+    wanted: Mapping[_Group, list[tuple[str, int]]], found: Mapping[tuple[_Group, int], bool]
+) -> list[FieldError]:
     errors: list[FieldError] = []
     for group, pairs in wanted.items():
         for loc, record_id in pairs:
@@ -66,8 +142,7 @@ def check_relations(
             elif not allowed:
                 message = f"{group.target} record {record_id} does not match the relation's filter"
                 errors.append(FieldError(loc, RELATION_FILTERED, message))
-    if errors:
-        raise SubmissionError(errors)
+    return errors
 
 
 def _filter_reads_changed(layout: RecordLayout, slot: Slot, values: Mapping[str, Any]) -> bool:
@@ -170,8 +245,11 @@ def _condition(
     for key, columns in tables.field_columns.items():
         if "." not in key and len(columns) == 1 and columns[0] == key:
             names[key] = main.c[key]
+    from engine.expr import references
+
+    read = references(expression)
     for slot in layout.slots:
-        if slot.kind == STORED:
+        if slot.kind == STORED and RECORD_PREFIX + slot.key in read:
             column = layout.main.c[slot.columns[0]]
             names[RECORD_PREFIX + slot.key] = sa.literal(record.get(slot.key), column.type)
     try:
@@ -180,4 +258,4 @@ def _condition(
         return None  # checked at publish; a filter this cannot compile is not enforced here
 
 
-__all__ = ["MISSING_RELATION", "RELATION_FILTERED", "check_relations"]
+__all__ = ["MISSING_RELATION", "RELATION_FILTERED", "check_relations", "relation_errors"]

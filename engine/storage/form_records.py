@@ -14,7 +14,8 @@ from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
-from engine.errors import ConflictError, NotFoundError
+from engine.errors import ConflictError, NotFoundError, SubmissionError
+from engine.storage._record_batch import autonumber_block, insert_children, insert_ids
 from engine.storage._record_integrity import clear_references, referencing_records
 from engine.storage._record_layout import (
     BACKREF,
@@ -27,7 +28,12 @@ from engine.storage._record_layout import (
     Slot,
     build_record_layout,
 )
-from engine.storage._record_relations import MISSING_RELATION, RELATION_FILTERED, check_relations
+from engine.storage._record_relations import (
+    MISSING_RELATION,
+    RELATION_FILTERED,
+    check_relations,
+    relation_errors,
+)
 from engine.storage._record_sql import computed_columns, target_tables
 from engine.storage._record_values import (
     autonumber_period,
@@ -128,6 +134,29 @@ class FormRecordStore:
         self._write_children(record_id, values, replace=False)
         return record_id
 
+    def insert_many(self, *, records: Sequence[Mapping[str, Any]], actor: int | None) -> list[int]:
+        """Store new records with a statement per table (autonumbers in one block); their ids
+        in order. Check relations first with `relation_errors`: this does not. All or none
+        under the caller's savepoint; a unique violation is a `RecordConflict` for the batch."""
+        if not records:
+            return []
+        now = self._clock()
+        numbers = autonumber_block(self._conn, self._layout, now, len(records))
+        full = [
+            {**values, **{key: texts[i] for key, texts in numbers.items()}}
+            for i, values in enumerate(records)
+        ]
+        stamp = {"created_at": now, "updated_at": now, "created_by": actor, "updated_by": actor}
+        stamp.update(owner_id=actor, version=1)
+        rows = [{**self._main_columns(values), **stamp} for values in full]
+        ids = insert_ids(self._execute_many, self._layout.main, rows)
+        insert_children(self._execute_many, self._layout, ids, full)
+        return ids
+
+    def relation_errors(self, records: Sequence[Mapping[str, Any]]) -> dict[int, SubmissionError]:
+        """Per position, the `SubmissionError` of new records' missing or filtered relations."""
+        return relation_errors(self._conn, self._layout, records, now=self._clock())
+
     def update(
         self,
         *,
@@ -224,6 +253,14 @@ class FormRecordStore:
         # Values go in as parameters, not `.values()`: the compiled statement is then cached.
         try:
             return self._conn.execute(statement, parameters)
+        except sa.exc.IntegrityError as err:
+            raise self._integrity_conflict(err) from err
+
+    def _execute_many(
+        self, statement: sa.Executable, rows: list[dict[str, Any]]
+    ) -> sa.CursorResult[Any]:
+        try:
+            return self._conn.execute(statement, rows)
         except sa.exc.IntegrityError as err:
             raise self._integrity_conflict(err) from err
 
