@@ -83,7 +83,8 @@ def load(engine: sa.Engine, tickets: int, *, seed: int = 42, teams: int = 8) -> 
         device = sa.Table("aftersales__device", meta, autoload_with=conn)
         conn.execute(customer.insert(), [
             {**stamp, "id": i + 1, "code": f"C{i + 1:06d}", "name": f"Customer {i + 1}",
-             "tier": tiers[i], "region": regions[i], "internal": rng.random() < 0.02}
+             "tier": tiers[i], "region": regions[i], "internal": rng.random() < 0.02,
+             "churn_risk": rng.random() < 0.03}
             for i in range(customers)])  # fmt: skip
         conn.execute(device.insert(), [
             {**stamp, "id": d, "code": f"D{d:07d}", "name": f"D{d}", "serial_no": f"SN{d:08d}",
@@ -210,6 +211,9 @@ def _seconds(start: str, end: str, dialect: str) -> str:
     return f"(strftime('%s', {end}) - strftime('%s', {start}))"
 
 
+UNDATED = ("i2_churn_warnings",)  # KPIs of the present: no period filter
+
+
 def period_params(first: dt.date, last: dt.date) -> dict[str, dt.datetime]:
     """:low and :high of the local (Asia/Shanghai) days [first, last], in UTC."""
     low = dt.datetime.combine(first, dt.time(0), tzinfo=SHANGHAI)
@@ -290,6 +294,10 @@ def hand_sql(key: str, dialect: str, *, raw_percentiles: bool = False) -> str:
                f"('repair', 'return_exchange') AND COALESCE(t.resolution_code, '') NOT IN "
                f"{NOT_CONFIRMED} GROUP BY m.code, d.batch_no, d.region "
                "ORDER BY 1, 2, 3")  # fmt: skip
+    elif key == "i2_churn_warnings":  # now: no period
+        sql = ("SELECT c.region, COUNT(*) FROM aftersales__customer c WHERE c.deleted_at IS NULL "
+               "AND c.churn_risk AND (c.internal IS NULL OR NOT c.internal) "
+               "GROUP BY c.region ORDER BY c.region")  # fmt: skip
     elif key == "t4_inflow":
         week = _grain("t.created_at", "week", dialect)
         sql = (f"SELECT {week}, COUNT(*), SUM(CASE WHEN t.first_resolved_at IS NOT NULL THEN 1 "
@@ -323,10 +331,10 @@ def _percentiles(base: str, dialect: str, *, raw: bool) -> str:
 KPI_KEYS = [
     "e1_frt", "e1_frt_percentiles", "e2_art", "e3_mttr", "e5_fcr", "q1_response_sla",
     "q2_resolution_sla", "q3_reopen_rate", "q7_complaint_rate", "i1_top_faults",
-    "i4_negative_sentiment", "i5_failed_devices", "t4_inflow",
+    "i4_negative_sentiment", "i5_failed_devices", "t4_inflow", "i2_churn_warnings",
 ]  # fmt: skip
 
 __all__ = [
-    "BUNDLE", "FROM", "KPI_KEYS", "POP", "TICKET", "TICKET_COLUMNS", "hand_sql", "install", "load",
-    "period_params", "ticket_rows",
+    "BUNDLE", "FROM", "KPI_KEYS", "POP", "TICKET", "TICKET_COLUMNS", "UNDATED", "hand_sql",
+    "install", "load", "period_params", "ticket_rows",
 ]  # fmt: skip

@@ -79,7 +79,8 @@ def test_engine_equals_hand_sql(
     service: ReportService, aftersales_data: sa.Engine, key: str
 ) -> None:
     dialect = aftersales_data.dialect.name
-    result = service.run(app="aftersales", key=key, actor=None, extra_filters=PERIOD)
+    period = [] if key in report_data.UNDATED else PERIOD
+    result = service.run(app="aftersales", key=key, actor=None, extra_filters=period)
     sql = hand_sql(key, dialect, raw_percentiles=True)
     params = period_params(date(2025, 3, 1), date(2025, 5, 31))
     with aftersales_data.connect() as conn:
