@@ -202,6 +202,45 @@ def worker(settings: Settings, concurrency: int, once: bool) -> None:
         click.echo(f"ran {count} job(s)")
 
 
+@cli.group()
+def files() -> None:
+    """Stored uploads."""
+
+
+@files.command("gc")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Keep uploads younger than this (they may be attached soon).",
+)
+@click.pass_obj
+def files_gc(settings: Settings, dry_run: bool, grace_hours: float) -> None:
+    """Delete stored files no record refers to any more, and their blobs."""
+    from datetime import timedelta
+
+    from engine.forms.file_gc import collect_garbage
+    from engine.installer import open_database
+    from engine.storage.sqltypes import utc_now
+
+    db = open_database(settings)
+    try:
+        report = collect_garbage(
+            db,
+            root=settings.data_dir / "files",
+            now=utc_now(),
+            grace=timedelta(hours=grace_hours),
+            dry_run=dry_run,
+        )
+    except EngineError as err:
+        _fail(err)
+    finally:
+        db.dispose()
+    click.echo(report.describe())
+
+
 # --- users and roles (helper "auth") ------------------------------------------------------------
 
 

@@ -116,7 +116,7 @@ class FileStore:
         return self._blob_path(record.sha256)
 
     def _blob_path(self, sha256: str) -> Path:
-        return self._root / sha256[:2] / sha256[2:4] / sha256
+        return blob_path(self._root, sha256)
 
     def _write_blob(self, stream: BinaryIO, max_bytes: int) -> tuple[str, int]:
         self._root.mkdir(parents=True, exist_ok=True)
@@ -137,6 +137,11 @@ class FileStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temporary.name, target)  # atomic; identical bytes may safely overwrite
         return digest.hexdigest(), size
+
+
+def blob_path(root: Path, sha256: str) -> Path:
+    """Where the bytes with this hash live under the files root."""
+    return root / sha256[:2] / sha256[2:4] / sha256
 
 
 def find_files(conn: sa.Connection, *, ids: Iterable[str]) -> dict[str, FileRecord]:
@@ -164,6 +169,7 @@ __all__ = [
     "FileRecord",
     "FileStore",
     "FileTooLarge",
+    "blob_path",
     "clean_content_type",
     "clean_name",
     "find_files",
