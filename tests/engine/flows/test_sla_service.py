@@ -21,6 +21,7 @@ from engine.forms.events import ChangeListener
 from engine.forms.service import RecordService
 from engine.installer import import_bundle
 from engine.jobs.types import JobContext
+from engine.jobs.worker import Worker
 from engine.registry import DefinitionRegistry
 from engine.storage.tables_jobs import job_queue, outbox_notifications
 from engine.storage.tables_sla import sla_clocks
@@ -159,24 +160,8 @@ class Kit:
         return {str(key).split("@")[0].split(":")[-1]: due for key, due in rows}  # by clock
 
     def fire_due(self) -> int:
-        """Run every queued SLA job due by the clock, as a worker would (one UoW per job)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(job_queue).where(
-                    job_queue.c.status == "queued",
-                    job_queue.c.kind.like("sla.%"),
-                    job_queue.c.due_at <= self.clock(),
-                )
-            ).all()
-        for row in rows:
-            with UnitOfWork(self.engine, clock=self.clock) as uow:
-                context = JobContext(uow, row.id, row.kind, row.payload, 1, self.clock(), "t")
-                self.handlers[row.kind](context)
-                uow.conn.execute(
-                    job_queue.update().where(job_queue.c.id == row.id).values(status="done")
-                )
-                uow.commit()
-        return len(rows)
+        """Run every job due by the clock with the real worker; returns how many ran."""
+        return Worker(self.engine, handlers=self.handlers, clock=self.clock, name="t").drain()
 
     def notifications(self) -> list[tuple[int, str]]:
         with self.engine.connect() as conn:
@@ -346,3 +331,48 @@ def test_recompute_after_a_calendar_change(
     values = kit.get(ticket)
     assert values["resolution_by"] == sh(4, 18)  # Monday became a holiday
     assert kit.jobs()["resolution"] == sh(4, 16)  # warning at 75 % of 480 bmin
+
+
+ADDRESS = {"province": "浙江省", "city": "杭州市", "district": "西湖区", "detail": "文三路 1 号"}
+
+
+def test_shipped_after_sales_sla_on_the_ticket_form(
+    migrated_engine: sa.Engine, uow_factory: Callable[[], UnitOfWork]
+) -> None:
+    root = Path(__file__).resolve().parents[3]
+    import_bundle(db=migrated_engine, bundle=load_bundle(root / "templates" / "aftersales"))
+    kit = Kit(migrated_engine, Clock(datetime(2025, 9, 30, 17, tzinfo=SH)))
+
+    def create(form: str, **data: Any) -> int:
+        return kit.records.create(app="aftersales", form=form, data=data, actor=None).record.id
+
+    def ticket(customer: int, contact: int, **extra: Any) -> dict[str, Any]:
+        data = {
+            "subject": "Compressor stops",
+            "description": "It stops after ten minutes.",
+            "channel": "phone",
+            "ticket_type": "tech_support",
+            "priority": "high",
+            "customer": customer,
+            "contact": contact,
+            **extra,
+        }
+        record_id = create("ticket", **data)
+        return kit.records.get(app="aftersales", form="ticket", record_id=record_id).record.values
+
+    plain = create("customer", code="C1", name="ACME", customer_type="company", address=ADDRESS)
+    vip = create(
+        "customer", code="C2", name="Big", customer_type="company", address=ADDRESS, tier="vip"
+    )
+    contact = create("contact", name="Zhang", customer=plain, mobile="13800138000")
+    values = ticket(plain, contact)
+    # standard, high: 120 / 960 / 960 bmin on CN-8x5, over the National Day holidays
+    assert values["response_by"] == datetime(2025, 10, 9, 10, tzinfo=SH)
+    assert values["response_warn_at"] == datetime(2025, 10, 9, 9, 30, tzinfo=SH)
+    assert values["resolution_by"] == datetime(2025, 10, 10, 17, tzinfo=SH)  # 1 h + 8 h + 7 h
+    assert (values["response_state"], values["onsite_state"]) == ("running", "running")
+    assert values["response_target_sec"] == 120 * 60 and values["hold_bsec"] == 0
+    vip_contact = create("contact", name="Li", customer=vip, mobile="13900139000")
+    values = ticket(vip, vip_contact)
+    assert values["response_target_sec"] == 30 * 60  # the VIP policy, through customer.tier
+    assert values["response_by"] == datetime(2025, 9, 30, 17, 30, tzinfo=SH)
