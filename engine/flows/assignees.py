@@ -9,7 +9,7 @@ full reference.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -21,15 +21,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from engine.errors import TransitionError
 from engine.expr import Expression, ExpressionError, evaluate, parse
 from engine.flows.assignees_attrs import load_attributes, skill_level
-from engine.flows.spec import AssigneeRule
-from engine.storage.tables import (
-    department_roles,
-    departments,
-    roles,
-    user_departments,
-    user_roles,
-    users,
+from engine.flows.assignees_directory import (
+    active_only,
+    department_id,
+    department_tree,
+    members,
+    primary_department,
+    role_members,
+    subtree,
 )
+from engine.flows.spec import AssigneeRule
+from engine.storage.tables import users
 from engine.storage.tables_assign import assign_counters, flow_tasks
 
 BAD_RULE = "task.bad-assignee-rule"
@@ -68,14 +70,14 @@ def resolve_rule(
     """
     kind = rule.type
     if kind in _PICKERS:
-        group = _active(conn, _group_members(conn, ctx.app, _group_part(rule)))
+        group = active_only(conn, _group_members(conn, ctx.app, _group_part(rule)))
         group = _narrow(conn, rule, ctx, group)
         picked = _PICKERS[kind](conn, rule, ctx, group, f"{ctx.scope}#{index}")
         return Assignment(picked)
     if kind == "pool":
-        group = _active(conn, _group_members(conn, ctx.app, _require_value(rule)))
+        group = active_only(conn, _group_members(conn, ctx.app, _require_value(rule)))
         return Assignment(tuple(_narrow(conn, rule, ctx, group)), pool=True)
-    found = _active(conn, _DIRECT[kind](conn, rule, ctx))
+    found = active_only(conn, _DIRECT[kind](conn, rule, ctx))
     return Assignment(tuple(_narrow(conn, rule, ctx, found)))
 
 
@@ -98,16 +100,16 @@ def _by_role(conn: sa.Connection, rule: AssigneeRule, ctx: AssignContext) -> lis
 
 
 def _by_department(conn: sa.Connection, rule: AssigneeRule, ctx: AssignContext) -> list[int]:
-    department = _department_id(conn, _require_value(rule))
-    return [] if department is None else _members(conn, [department])
+    department = department_id(conn, _require_value(rule))
+    return [] if department is None else members(conn, [department])
 
 
 def _by_head(conn: sa.Connection, rule: AssigneeRule, ctx: AssignContext) -> list[int]:
     if rule.value:
-        start = _department_id(conn, rule.value)
+        start = department_id(conn, rule.value)
     else:
         start = None if ctx.initiator_id is None else primary_department(conn, ctx.initiator_id)
-    tree = {row.id: (row.parent_id, row.head_user_id) for row in conn.execute(_DEPT_TREE)}
+    tree = department_tree(conn)
     node = start
     for _ in range(rule.levels_up):
         node = None if node is None else tree.get(node, (None, None))[0]
@@ -244,36 +246,6 @@ def open_load(conn: sa.Connection, user_ids: Iterable[int]) -> dict[int, int]:
 # --- groups and the directory ------------------------------------------------------------------
 
 
-def role_members(conn: sa.Connection, *, app: str, key: str) -> list[int]:
-    """Users holding role `key` of `app` (or the global role of that key when the app has none),
-    directly or through a department grant (which reaches sub-departments)."""
-    found = conn.execute(
-        sa.select(roles.c.id).where(roles.c.key == key, roles.c.app == app)
-    ).scalar_one_or_none()
-    if found is None:
-        found = conn.execute(
-            sa.select(roles.c.id).where(roles.c.key == key, roles.c.app.is_(None))
-        ).scalar_one_or_none()
-    if found is None:
-        return []
-    direct = conn.execute(sa.select(user_roles.c.user_id).where(user_roles.c.role_id == found))
-    granted = conn.execute(
-        sa.select(department_roles.c.department_id).where(department_roles.c.role_id == found)
-    )
-    return sorted(set(direct.scalars()) | set(_members(conn, _subtree(conn, granted.scalars()))))
-
-
-def primary_department(conn: sa.Connection, user_id: int) -> int | None:
-    """The user's primary department, else the first one they belong to."""
-    query = (
-        sa.select(user_departments.c.department_id)
-        .where(user_departments.c.user_id == user_id)
-        .order_by(user_departments.c.is_primary.desc(), user_departments.c.department_id)
-        .limit(1)
-    )
-    return conn.execute(query).scalar_one_or_none()
-
-
 def user_ids_of(value: Any) -> list[int]:
     """User ids in a user field's value: an id, a digit string, a `{id: …}` or a list of these."""
     out: list[int] = []
@@ -300,8 +272,8 @@ def _group_members(conn: sa.Connection, app: str, group: str | None) -> list[int
     if kind == "role":
         return role_members(conn, app=app, key=key)
     if kind == "department":
-        found = _department_id(conn, key)
-        return [] if found is None else _members(conn, _subtree(conn, [found]))
+        found = department_id(conn, key)
+        return [] if found is None else members(conn, subtree(conn, [found]))
     raise TransitionError(f"unknown assignee group {group!r}", code=BAD_RULE)
 
 
@@ -331,43 +303,6 @@ def _has(attribute: Any, wanted: Any) -> bool:
         return all(str(w) in attribute for w in needed)
     held = {str(a) for a in _as_list(attribute)}
     return all(str(w) in held for w in needed)
-
-
-def _department_id(conn: sa.Connection, key: str) -> int | None:
-    query = sa.select(departments.c.id).where(departments.c.key == key)
-    return conn.execute(query).scalar_one_or_none()
-
-
-def _members(conn: sa.Connection, department_ids: Iterable[int]) -> list[int]:
-    query = sa.select(user_departments.c.user_id).where(
-        user_departments.c.department_id.in_(list(department_ids))
-    )
-    return sorted(set(conn.execute(query).scalars()))
-
-
-def _subtree(conn: sa.Connection, roots: Iterable[int]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for row in conn.execute(_DEPT_TREE):
-        if row.parent_id is not None:
-            children.setdefault(row.parent_id, []).append(row.id)
-    found: set[int] = set()
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if node not in found:
-            found.add(node)
-            stack.extend(children.get(node, ()))
-    return found
-
-
-def _active(conn: sa.Connection, user_ids: Sequence[int]) -> list[int]:
-    """`user_ids` without disabled or unknown users, first occurrence order kept."""
-    wanted = list(dict.fromkeys(user_ids))
-    if not wanted:
-        return []
-    query = sa.select(users.c.id).where(users.c.id.in_(wanted), users.c.status == "active")
-    active = set(conn.execute(query).scalars())
-    return [user for user in wanted if user in active]
 
 
 def _narrow(
@@ -420,16 +355,12 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-_DEPT_TREE = sa.select(departments.c.id, departments.c.parent_id, departments.c.head_user_id)
-
 __all__ = [
-    "BAD_RULE",
     "AssignContext",
     "Assignment",
+    "BAD_RULE",
     "next_turn",
     "open_load",
-    "primary_department",
     "resolve_rule",
-    "role_members",
     "user_ids_of",
 ]

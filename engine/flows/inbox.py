@@ -12,8 +12,7 @@ import sqlalchemy as sa
 
 from engine.errors import PermissionDenied
 from engine.flows.tasks_fields import field_levels
-from engine.flows.tasks_ops import NOT_YOURS, Locked
-from engine.flows.tasks_service import can_see
+from engine.flows.tasks_ops import NOT_YOURS, Locked, can_see
 from engine.flows.tasks_store import Task, get_group, get_task, group_tasks, task_actions
 from engine.forms.record_json import record_to_json
 from engine.forms.service import RecordService

@@ -15,13 +15,8 @@ import sqlalchemy as sa
 from engine.errors import TransitionError
 from engine.flows.assignees import AssignContext, resolve_rule
 from engine.flows.spec import Timeout
-from engine.flows.tasks import (
-    TIMEOUT_JOB,
-    ResumeToken,
-    finish_group,
-    notify_users,
-    runtime_resume,
-)
+from engine.flows.tasks import ResumeToken, finish_group, runtime_resume
+from engine.flows.tasks_effects import TIMEOUT_JOB, notify_users
 from engine.flows.tasks_ops import Locked, OpContext, decide_task, lock_task, transfer_task
 from engine.flows.tasks_store import TaskGroup, log_action
 from engine.jobs.types import JobContext, JobHandler

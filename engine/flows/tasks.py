@@ -10,7 +10,7 @@ work. docs/tasks.md describes the behaviour.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,8 +20,14 @@ from engine.errors import TransitionError
 from engine.flows.assignees import AssignContext, Assignment, resolve_rule
 from engine.flows.refs import InstanceRef, TaskOpening, TaskOutcome
 from engine.flows.spec import AssigneeRule, UserTaskNode
+from engine.flows.tasks_effects import (
+    cancel_timeout,
+    notify_assigned,
+    schedule_timeout,
+)
 from engine.flows.tasks_modes import decide, next_in_sequence
 from engine.flows.tasks_store import (
+    Task,
     TaskGroup,
     cancel_tasks,
     close_group,
@@ -35,7 +41,6 @@ from engine.flows.tasks_store import (
 )
 from engine.identity.actor import ADMIN_ROLE
 from engine.storage.tables import roles, user_roles, users
-from engine.storage.tables_assign import flow_tasks
 
 if TYPE_CHECKING:
     from engine.storage.form_records import StoredRecord
@@ -44,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_ASSIGNEE = "task.no-assignee"
-TIMEOUT_JOB = "task.timeout"
 
 
 class ResumeToken(Protocol):
@@ -133,7 +137,7 @@ def open_node_tasks(
         node=node,
         created_at=now,
     )
-    task_ids = _create_tasks(conn, instance, group_id, node, assignment, now)
+    task_ids = _create_tasks(conn, instance, token_id, group_id, node, assignment, now)
     if node.kind == "cc":
         close_group(conn, group_id, status="done", outcome="done", now=now)
         return TaskOpening(task_ids, skipped=True)
@@ -172,14 +176,17 @@ def settle_group(
     actor_id: int | None,
     now: datetime,
     resume: ResumeToken,
+    group: TaskGroup | None = None,
+    tasks: list[Task] | None = None,
 ) -> TaskOutcome | None:
     """After a task changed: open the next sequential task, or close the node and resume its
-    token when the mode says it is complete. The caller holds the group's lock."""
+    token when the mode says it is complete. The caller holds the group's lock (and may pass
+    the group and its current tasks, read under that lock)."""
     conn = uow.conn
-    group = get_group(conn, group_id)
+    group = group if group is not None else get_group(conn, group_id)
     if group.status != "open":
         return None
-    tasks = group_tasks(conn, group_id)
+    tasks = tasks if tasks is not None else group_tasks(conn, group_id)
     outcome = decide(
         mode=group.node.mode, ratio=group.node.ratio, kind=group.node.kind, tasks=tasks
     )
@@ -188,7 +195,7 @@ def settle_group(
         if following is not None:
             update_task(conn, following, status="open")
             schedule_timeout(conn, group, following.id, now=now)
-            _notify_assigned(conn, [following.assignee_id], group, pool=False)
+            notify_assigned(conn, [following.assignee_id], group, pool=False)
         return None
     finish_group(uow, group, outcome=outcome, actor_id=actor_id, now=now, resume=resume)
     return outcome
@@ -268,12 +275,28 @@ def administrators(conn: sa.Connection) -> list[int]:
 def _create_tasks(
     conn: sa.Connection,
     instance: InstanceRef,
+    token_id: int,
     group_id: int,
     node: UserTaskNode,
     assignment: Assignment,
     now: datetime,
 ) -> tuple[int, ...]:
-    group = get_group(conn, group_id)
+    group = TaskGroup(
+        id=group_id,
+        instance_id=instance.id,
+        token_id=token_id,
+        app=instance.app,
+        flow=instance.flow,
+        flow_version=instance.version,
+        node_key=node.key,
+        form=instance.form,
+        record_id=instance.record_id,
+        initiator_id=instance.initiator_id,
+        node=node,
+        status="open",
+        outcome=None,
+        version=1,
+    )
     common: dict[str, Any] = {
         "group_id": group_id,
         "instance_id": instance.id,
@@ -290,7 +313,7 @@ def _create_tasks(
             candidates=assignment.user_ids,
         )
         _opened(conn, group, task_id, None, now)
-        _notify_assigned(conn, assignment.user_ids, group, pool=True)
+        notify_assigned(conn, assignment.user_ids, group, pool=True)
         return (task_id,)
     ids = []
     for seq, user in enumerate(assignment.user_ids):
@@ -302,7 +325,7 @@ def _create_tasks(
         if status == "open" and node.kind != "cc":
             schedule_timeout(conn, group, task_id, now=now)
     notified = assignment.user_ids if node.mode != "sequential" else assignment.user_ids[:1]
-    _notify_assigned(conn, notified, group, pool=False)
+    notify_assigned(conn, notified, group, pool=False)
     return tuple(ids)
 
 
@@ -321,90 +344,14 @@ def _opened(
     )
 
 
-# --- side effects: timeouts and notifications -------------------------------------------------
-
-
-def schedule_timeout(
-    conn: sa.Connection, group: TaskGroup, task_id: int, *, now: datetime
-) -> datetime | None:
-    """Queue the task's timeout job, `after` from now (reminders queue themselves)."""
-    timeout = group.node.timeout
-    if timeout is None:
-        return None
-    from engine.flows.task_jobs import due_after
-    from engine.jobs.queue import enqueue
-
-    due = due_after(conn, timeout, now, timeout.after, app=group.app)
-    enqueue(
-        conn,
-        kind=TIMEOUT_JOB,
-        payload={"task_id": task_id},
-        due_at=due,
-        key=timeout_key(task_id),
-    )
-    conn.execute(flow_tasks.update().where(flow_tasks.c.id == task_id).values(due_at=due))
-    return due
-
-
-def timeout_key(task_id: int) -> str:
-    return f"task-timeout:{task_id}"
-
-
-def cancel_timeout(conn: sa.Connection, task_id: int) -> None:
-    from engine.jobs.queue import cancel
-
-    cancel(conn, key=timeout_key(task_id))
-
-
-def _notify_assigned(
-    conn: sa.Connection, user_ids: Iterable[int | None], group: TaskGroup, *, pool: bool
-) -> None:
-    recipients = [u for u in user_ids if u is not None]
-    if not recipients:
-        return
-    what = "cc" if group.node.kind == "cc" else "pool" if pool else "task"
-    subjects = {"cc": "For your information", "pool": "A task to claim", "task": "A new task"}
-    notify_users(
-        conn,
-        recipients,
-        subject=f"{subjects[what]}: {group.node_key}",
-        body=_describe(group),
-        link=f"/tasks?box={'mine' if what == 'task' else what}",
-    )
-
-
-def notify_users(
-    conn: sa.Connection, user_ids: Iterable[int], *, subject: str, body: str, link: str | None
-) -> None:
-    from engine.outbox.notifications import notify
-
-    notify(conn, user_ids=list(user_ids), subject=subject, body=body, link=link)
-
-
-def _describe(group: TaskGroup) -> str:
-    where = f" on {group.form} #{group.record_id}" if group.record_id is not None else ""
-    return f"Flow {group.flow}, step {group.node_key}{where}."
-
-
-def group_record(group: TaskGroup) -> Mapping[str, Any]:
-    """Where the group's record lives, for messages and the API."""
-    return {"app": group.app, "form": group.form, "record_id": group.record_id}
-
-
 __all__ = [
     "NO_ASSIGNEE",
-    "TIMEOUT_JOB",
     "ResumeToken",
     "administrators",
     "cancel_group",
     "cancel_node_tasks",
-    "cancel_timeout",
     "finish_group",
-    "group_record",
-    "notify_users",
     "open_node_tasks",
     "runtime_resume",
-    "schedule_timeout",
     "settle_group",
-    "timeout_key",
 ]

@@ -24,27 +24,22 @@ from engine.errors import (
 )
 from engine.flows.refs import TaskOutcome
 from engine.flows.spec import FlowSpec
-from engine.flows.tasks import (
-    ResumeToken,
-    cancel_timeout,
-    finish_group,
-    notify_users,
-    schedule_timeout,
-    settle_group,
-)
+from engine.flows.tasks import ResumeToken, finish_group, settle_group
+from engine.flows.tasks_effects import cancel_timeout, notify_users, schedule_timeout
 from engine.flows.tasks_modes import APPROVALS
 from engine.flows.tasks_store import (
     ALREADY_DONE,
     Task,
     TaskGroup,
-    get_group,
-    get_task,
+    candidates_of,
     group_tasks,
     instance_groups,
+    lock_task_and_group,
     log_action,
     update_task,
 )
-from engine.storage.tables import users
+from engine.identity.actor import Actor
+from engine.storage.tables import stored_files, users
 
 if TYPE_CHECKING:
     from engine.storage.uow import UnitOfWork
@@ -54,6 +49,9 @@ NOT_OPEN = "task.not-open"
 NOT_ALLOWED = "task.operation-not-allowed"
 BAD_TARGET = "task.bad-target"
 BAD_USER = "task.bad-user"
+BAD_COMMENT = "task.bad-comment"
+UNKNOWN_FILE = "task.unknown-file"
+MAX_COMMENT = 20_000
 
 # Operations a node may restrict through `operations`; approving/completing is always allowed.
 RESTRICTABLE = ("reject", "return", "transfer", "add_signer", "delegate", "withdraw", "comment")
@@ -77,9 +75,8 @@ class OpContext:
 
 def lock_task(ctx: OpContext, task_id: int) -> Locked:
     """The task and its node, with the node locked for the rest of the transaction."""
-    first = get_task(ctx.uow.conn, task_id)
-    group = get_group(ctx.uow.conn, first.group_id, lock=True)
-    return Locked(get_task(ctx.uow.conn, task_id), group)
+    task, group = lock_task_and_group(ctx.uow.conn, task_id)
+    return Locked(task, group)
 
 
 def require_open_and_mine(ctx: OpContext, locked: Locked, *, operation: str) -> None:
@@ -126,15 +123,26 @@ def decide_task(
     )
     cancel_timeout(conn, task.id)
     _log(ctx, locked, outcome if approve else "rejected", info)
-    _after_decision(ctx, locked, approved=approve)
-    return settle_group(ctx.uow, group.id, actor_id=ctx.actor_id, now=ctx.now, resume=ctx.resume)
+    tasks = _after_decision(ctx, locked, approved=approve)
+    return settle_group(
+        ctx.uow,
+        group.id,
+        actor_id=ctx.actor_id,
+        now=ctx.now,
+        resume=ctx.resume,
+        group=group,
+        tasks=tasks,
+    )
 
 
-def _after_decision(ctx: OpContext, locked: Locked, *, approved: bool) -> None:
+def _after_decision(ctx: OpContext, locked: Locked, *, approved: bool) -> list[Task] | None:
     """Signers: a task waiting on its before-signers reopens once they all approved; signers
-    added after a task open once it is approved."""
+    added after a task open once it is approved. Returns the node's tasks when nothing
+    changed them (else None: settling reads them again)."""
     conn, task = ctx.uow.conn, locked.task
     tasks = group_tasks(conn, locked.group.id)
+    if not any(t.parent_task_id is not None for t in tasks):
+        return tasks
     if task.parent_task_id is not None and task.signer_position == "before" and approved:
         parent = next(t for t in tasks if t.id == task.parent_task_id)
         before = [
@@ -148,6 +156,7 @@ def _after_decision(ctx: OpContext, locked: Locked, *, approved: bool) -> None:
                 update_task(conn, signer, status="open")
                 schedule_timeout(conn, locked.group, signer.id, now=ctx.now)
                 _notify(conn, [signer.assignee_id], locked.group, "A task to sign")
+    return None
 
 
 def return_task(ctx: OpContext, locked: Locked, *, target: str, comment: str | None) -> str:
@@ -281,6 +290,48 @@ def require_active_user(conn: sa.Connection, user_id: int) -> None:
         raise SubmissionError([FieldError("user_id", BAD_USER, message)])
 
 
+def can_see(conn: sa.Connection, locked: Locked, actor: Actor) -> bool:
+    """Assignee, delegating owner, pool candidate, the instance's initiator, or an admin."""
+    task = locked.task
+    if actor.is_admin or actor.user_id in (task.assignee_id, task.owner_id):
+        return True
+    if locked.group.initiator_id == actor.user_id:
+        return True
+    return task.is_pool and actor.user_id in candidates_of(conn, task.id)
+
+
+def checked_comment(text: str) -> str:
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_COMMENT:
+        message = f"a comment is 1 to {MAX_COMMENT} characters of text"
+        raise SubmissionError([FieldError("comment", BAD_COMMENT, message)])
+    return text
+
+
+def stored_file_refs(conn: sa.Connection, file_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Name and size of each stored file, in order.
+
+    Raises:
+        SubmissionError: `task.unknown-file` at `files/<i>` for ids that are not stored.
+    """
+    wanted = list(dict.fromkeys(file_ids))
+    if not wanted:
+        return []
+    query = sa.select(stored_files.c.id, stored_files.c.name, stored_files.c.size).where(
+        stored_files.c.id.in_(wanted)
+    )
+    found = {
+        row.id: {"id": row.id, "name": row.name, "size": row.size} for row in conn.execute(query)
+    }
+    errors = [
+        FieldError(f"files/{i}", UNKNOWN_FILE, f"no stored file {fid!r}")
+        for i, fid in enumerate(wanted)
+        if fid not in found
+    ]
+    if errors:
+        raise SubmissionError(errors)
+    return [found[fid] for fid in wanted]
+
+
 def _log(ctx: OpContext, locked: Locked, action: str, detail: Mapping[str, Any]) -> None:
     log_action(
         ctx.uow.conn,
@@ -309,6 +360,12 @@ def _notify(
 
 
 __all__ = [
+    "BAD_COMMENT",
+    "MAX_COMMENT",
+    "UNKNOWN_FILE",
+    "can_see",
+    "checked_comment",
+    "stored_file_refs",
     "BAD_TARGET",
     "BAD_USER",
     "NOT_ALLOWED",

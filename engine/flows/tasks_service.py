@@ -32,12 +32,15 @@ from engine.flows.tasks_ops import (
     Locked,
     OpContext,
     add_signers,
+    can_see,
+    checked_comment,
     decide_task,
     delegate_task,
     lock_task,
     require_open_and_mine,
     return_task,
     start_node,
+    stored_file_refs,
     transfer_task,
 )
 from engine.flows.tasks_store import (
@@ -51,15 +54,11 @@ from engine.flows.tasks_store import (
 from engine.forms.service import RecordService
 from engine.identity.actor import Actor
 from engine.storage.sqltypes import utc_now
-from engine.storage.tables import stored_files
 from engine.storage.uow import UnitOfWork
 
 ALREADY_CLAIMED = "task.already-claimed"
 TOO_LATE = "task.withdraw-too-late"
-BAD_COMMENT = "task.bad-comment"
-UNKNOWN_FILE = "task.unknown-file"
 MAX_BATCH = 200
-MAX_COMMENT = 20_000
 T = TypeVar("T")
 
 
@@ -163,7 +162,7 @@ class TaskService:
         def write() -> Mapping[str, Any]:
             return self._write_values(ctx, locked, actor, submitted, enforce_required=approve)
 
-        detail = {"comment": _comment(comment)} if comment else {}
+        detail = {"comment": checked_comment(comment)} if comment else {}
         node_outcome = decide_task(ctx, locked, approve=approve, detail=detail, write=write)
         return _result(ctx, task_id, node_outcome)
 
@@ -184,14 +183,17 @@ class TaskService:
         access = _access(ctx.uow, actor, group.app, group.form)
         check_values(group.node, access, values)
         writer = self._records.writer(ctx.uow, source="flow")
-        current = writer.get(group.app, group.form, group.record_id)
-        if enforce_required:
-            missing = required_missing(group.node, {**current.values, **values})
+        needs_check = enforce_required and "required" in group.node.field_permissions.values()
+        if values:  # a missing required value below rolls this update back with the rest
+            after = writer.update(
+                group.app, group.form, group.record_id, values, actor=ctx.actor_id
+            )
+        elif needs_check:
+            after = writer.get(group.app, group.form, group.record_id)
+        if needs_check:
+            missing = required_missing(group.node, after.values)
             if missing:
                 raise SubmissionError(missing)
-        if not values:
-            return {}
-        writer.update(group.app, group.form, group.record_id, values, actor=ctx.actor_id)
         return values
 
     # --- handing over ---------------------------------------------------------------------------
@@ -205,7 +207,7 @@ class TaskService:
             locked = lock_task(ctx, task_id)
             require_open_and_mine(ctx, locked, operation="return")
             goto = return_task(
-                ctx, locked, target=target, comment=_comment(comment) if comment else None
+                ctx, locked, target=target, comment=checked_comment(comment) if comment else None
             )
             return _result(ctx, task_id, "returned", extra={"goto": goto})
 
@@ -306,7 +308,7 @@ class TaskService:
                 actor_id=actor.user_id,
                 detail={
                     "node": last.node_key,
-                    **({"comment": _comment(comment)} if comment else {}),
+                    **({"comment": checked_comment(comment)} if comment else {}),
                 },
             )
             finish_group(
@@ -334,7 +336,7 @@ class TaskService:
             node = locked.group.node
             if node.operations and "comment" not in node.operations:
                 raise TransitionError(f"comments are not allowed at {node.key!r}", code=NOT_ALLOWED)
-            files = _files(ctx.uow.conn, file_ids)
+            files = stored_file_refs(ctx.uow.conn, file_ids)
             log_action(
                 ctx.uow.conn,
                 instance_id=locked.task.instance_id,
@@ -343,7 +345,7 @@ class TaskService:
                 action="comment",
                 at=ctx.now,
                 actor_id=actor.user_id,
-                detail={"node": node.key, "comment": _comment(body), "files": files},
+                detail={"node": node.key, "comment": checked_comment(body), "files": files},
             )
             return _result(ctx, task_id, None)
 
@@ -367,16 +369,6 @@ class TaskService:
         return items
 
 
-def can_see(conn: sa.Connection, locked: Locked, actor: Actor) -> bool:
-    """Assignee, delegating owner, pool candidate, the instance's initiator, or an admin."""
-    task = locked.task
-    if actor.is_admin or actor.user_id in (task.assignee_id, task.owner_id):
-        return True
-    if locked.group.initiator_id == actor.user_id:
-        return True
-    return task.is_pool and actor.user_id in candidates_of(conn, task.id)
-
-
 def _access(uow: UnitOfWork, actor: Actor, app: str, form: str) -> Any:
     from engine.forms.record_access import form_access
 
@@ -395,33 +387,6 @@ def _result(
     return TaskResult(task_id, task.status, task.outcome, node_outcome, dict(extra or {}))
 
 
-def _comment(text: str) -> str:
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_COMMENT:
-        message = f"a comment is 1 to {MAX_COMMENT} characters of text"
-        raise SubmissionError([FieldError("comment", BAD_COMMENT, message)])
-    return text
-
-
-def _files(conn: sa.Connection, file_ids: Sequence[str]) -> list[dict[str, Any]]:
-    wanted = list(dict.fromkeys(file_ids))
-    if not wanted:
-        return []
-    query = sa.select(stored_files.c.id, stored_files.c.name, stored_files.c.size).where(
-        stored_files.c.id.in_(wanted)
-    )
-    found = {
-        row.id: {"id": row.id, "name": row.name, "size": row.size} for row in conn.execute(query)
-    }
-    errors = [
-        FieldError(f"files/{i}", UNKNOWN_FILE, f"no stored file {fid!r}")
-        for i, fid in enumerate(wanted)
-        if fid not in found
-    ]
-    if errors:
-        raise SubmissionError(errors)
-    return [found[fid] for fid in wanted]
-
-
 def _already_done(task_id: int) -> EngineError:
     return _conflict(f"task {task_id} was already handled", ALREADY_DONE)
 
@@ -434,11 +399,8 @@ def _conflict(message: str, code: str) -> EngineError:
 
 __all__ = [
     "ALREADY_CLAIMED",
-    "BAD_COMMENT",
     "TOO_LATE",
-    "UNKNOWN_FILE",
     "BatchItem",
     "TaskResult",
     "TaskService",
-    "can_see",
 ]

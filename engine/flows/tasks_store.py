@@ -108,6 +108,28 @@ def get_group(conn: sa.Connection, group_id: int, *, lock: bool = False) -> Task
     return _group(dict(row._mapping))
 
 
+def lock_task_and_group(conn: sa.Connection, task_id: int) -> tuple[Task, TaskGroup]:
+    """The task and its group, the group row locked first (one UPDATE, one SELECT)."""
+    owner = sa.select(flow_tasks.c.group_id).where(flow_tasks.c.id == task_id).scalar_subquery()
+    conn.execute(
+        flow_task_groups.update()
+        .where(flow_task_groups.c.id == owner)
+        .values(version=flow_task_groups.c.version + 1)
+    )
+    labelled = [c.label(f"g_{c.name}") for c in flow_task_groups.c]
+    query = (
+        sa.select(flow_tasks, *labelled)
+        .join(flow_task_groups, flow_task_groups.c.id == flow_tasks.c.group_id)
+        .where(flow_tasks.c.id == task_id)
+    )
+    row = conn.execute(query).one_or_none()
+    if row is None:
+        raise NotFoundError(f"task {task_id} does not exist", code=TASK_NOT_FOUND)
+    values = dict(row._mapping)
+    group = {c.name: values.pop(f"g_{c.name}") for c in flow_task_groups.c}
+    return Task(**values), _group(group)
+
+
 def group_tasks(conn: sa.Connection, group_id: int) -> list[Task]:
     query = sa.select(flow_tasks).where(flow_tasks.c.group_id == group_id).order_by(flow_tasks.c.id)
     return [Task(**row._mapping) for row in conn.execute(query)]
@@ -234,6 +256,7 @@ __all__ = [
     "insert_group",
     "insert_task",
     "instance_groups",
+    "lock_task_and_group",
     "log_action",
     "open_groups",
     "task_actions",
