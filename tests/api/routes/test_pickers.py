@@ -88,3 +88,27 @@ def test_unknown_fields_and_signed_out(world: World) -> None:
     assert world.call("agent", "GET", f"{FORMS}/nope/fields/customer/options").status_code == 404
     world.api.headers.pop("Authorization", None)
     assert world.api.get(OPTIONS).status_code == 401
+
+
+def _relation_problem(response: object, field: str = "customer") -> None:
+    assert response.status_code == 422, response.text  # type: ignore[attr-defined]
+    errors = response.json()["errors"]  # type: ignore[attr-defined]
+    assert [(e["path"], e["code"]) for e in errors] == [(field, "record.missing-relation")]
+
+
+def test_relations_are_written_only_to_readable_targets(world: World) -> None:
+    tickets = f"{FORMS}/ticket/records"
+    for who, customer in (("agent", "c_sales"), ("agent", "c_eng"), ("engineer", "c_support")):
+        data = {"subject": "x", "customer": world.ids[customer]}
+        _relation_problem(world.call(who, "POST", tickets, json=data))
+    for who, customer in (("agent", "c_support2"), ("engineer", "c_eng"), ("admin", "c_sales")):
+        data = {"subject": "ok", "customer": world.ids[customer]}
+        assert world.call(who, "POST", tickets, json=data).status_code == 201
+    mine = world.create("agent", "ticket", {"subject": "mine"})
+    patch = {"customer": world.ids["c_sales"], "version": 1}
+    _relation_problem(world.call("agent", "PATCH", f"{tickets}/{mine}", json=patch))
+    bulk = {"ids": [mine], "changes": {"customer": world.ids["c_sales"]}}
+    refused = world.call("agent", "POST", f"{tickets}/bulk-update", json=bulk)
+    assert refused.status_code in (404, 422) and refused.json()["applied"] is False
+    record = world.call("agent", "GET", f"{tickets}/{mine}").json()
+    assert record["customer"] is None and record["version"] == 1
