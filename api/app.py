@@ -32,6 +32,7 @@ from api.security import install_security_handlers, require_actor, require_admin
 from engine import __version__
 from engine.flows.triggers import install_flow_triggers
 from engine.public.record_audit import audit_record_change
+from engine.public.relation_scope import RelationScopeGuard
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
 from web import mount_pages
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Engines that react to record writes (flows, SLA, audit, report caches) append here.
     app.state.record_listeners = []
     app.state.record_listeners.append(audit_record_change)  # record.delete / record.restore
+    app.state.record_listeners.append(RelationScopeGuard())  # relations only to readable records
     install_flow_triggers(app.state.record_listeners)  # flows start on record changes
     install_error_handlers(app)
     install_security_handlers(app)
