@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from engine.errors import NotFoundError
 from engine.flows.calendar import BusinessCalendar
-from engine.flows.sla import CompiledSla, Effect, SlaState, Step, Wakeup, advance
+from engine.flows.sla import CompiledSla, advance
 from engine.flows.sla_related import related_values
+from engine.flows.sla_state import Effect, SlaState, Step, Wakeup
 from engine.flows.sla_store import SlaDefinitions, load_state, missing_calendar, save_state
 from engine.forms.events import ChangeListener, RecordChange
 from engine.forms.record_writer import RecordWriter

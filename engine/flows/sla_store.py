@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from engine.errors import NotFoundError
 from engine.flows.calendar import BusinessCalendar
 from engine.flows.calendar_spec import CalendarSpec
-from engine.flows.sla import ClockState, CompiledSla, SlaState
+from engine.flows.sla import CompiledSla
 from engine.flows.sla_spec import SlaSpec
+from engine.flows.sla_state import ClockState, SlaState
 from engine.storage.tables_sla import sla_clocks
 from engine.storage.uow import UnitOfWork
 

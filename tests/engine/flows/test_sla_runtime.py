@@ -13,8 +13,9 @@ from engine.bundles._yaml import parse_yaml
 from engine.bundles.limits import DEFAULT_LIMITS
 from engine.flows.calendar import BusinessCalendar
 from engine.flows.calendar_spec import CalendarSpec
-from engine.flows.sla import CompiledSla, SlaState, Step, advance
+from engine.flows.sla import CompiledSla, advance
 from engine.flows.sla_spec import SlaSpec
+from engine.flows.sla_state import SlaState, Step
 from engine.flows.sla_store import state_from_json, state_to_json
 
 BUNDLE = Path(__file__).resolve().parents[3] / "templates" / "aftersales"
