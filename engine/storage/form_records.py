@@ -149,8 +149,8 @@ class FormRecordStore:
         stamp = {"created_at": now, "updated_at": now, "created_by": actor, "updated_by": actor}
         stamp.update(owner_id=actor, version=1)
         rows = [{**self._main_columns(values), **stamp} for values in full]
-        ids = insert_ids(self._execute_many, self._layout.main, rows)
-        insert_children(self._execute_many, self._layout, ids, full)
+        ids = insert_ids(self._conn, self._execute_many, self._layout.main, rows)
+        insert_children(self._conn, self._execute_many, self._layout, ids, full)
         return ids
 
     def relation_errors(self, records: Sequence[Mapping[str, Any]]) -> dict[int, SubmissionError]:
