@@ -29,6 +29,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "role": ("engine.identity.spec", "RoleSpec"),
     "menu": ("engine.apps.spec", "MenuSpec"),
     "view": ("engine.forms.views", "ViewSpec"),
+    "calendar": ("engine.flows.calendar_spec", "CalendarSpec"),
+    "sla": ("engine.flows.sla_spec", "SlaSpec"),
 }
 
 
