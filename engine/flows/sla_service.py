@@ -62,8 +62,10 @@ class SlaService:
         now = uow.clock()
         for sla, version in slas:
             if change.kind == "deleted":
-                self._stop(uow, sla, change.record_id, now)
+                self._stop(uow, sla, version, change.record_id, now)
             else:
+                if change.kind == "restored":
+                    self._stop(uow, sla, version, change.record_id, now, stopped=False)
                 self._run(uow, writer, sla, version, change.after, now)
 
     def tick(
@@ -129,17 +131,22 @@ class SlaService:
         self._write(writer, sla, record, changes)
         return step
 
-    def _stop(self, uow: UnitOfWork, sla: CompiledSla, record_id: int, now: datetime) -> None:
+    def _stop(
+        self, uow: UnitOfWork, sla: CompiledSla, version: int, record_id: int, now: datetime,
+        *, stopped: bool = True,
+    ) -> None:  # fmt: skip
+        """Stop the clocks of a deleted record (or, `stopped=False`, let a restored record's run
+        again: the next evaluation stops them anew if `stop_when` holds)."""
         app, form, key = sla.app, sla.spec.form, sla.spec.key
         state = load_state(uow.conn, app=app, form=form, record_id=record_id, sla=key)
-        if state is None or state.stopped:
+        if state is None or state.stopped == stopped:
             return
         for suffix, due in state.scheduled.items():
             cancel(uow.conn, key=job_key(sla, record_id, suffix, due))
-        stopped = SlaState(**{**_fields(state), "stopped": True, "scheduled": {}})
+        changed = SlaState(**{**_fields(state), "stopped": stopped, "scheduled": {}})
         save_state(
-            uow.conn, app=app, form=form, record_id=record_id, sla=key, version=0,
-            state=stopped, now=now,
+            uow.conn, app=app, form=form, record_id=record_id, sla=key, version=version,
+            state=changed, now=now,
         )  # fmt: skip
 
     def _announce(

@@ -285,10 +285,12 @@ def test_cancel_and_delete_stop_the_jobs(kit: Kit) -> None:
     kit.update(first, status="cancelled")
     kit.records.delete(app="slat", form="ticket", record_id=second, actor=None)
     assert kit.jobs() == {}
-    kit.clock.now = sh(10, 9)
+    kit.clock.now = sh(3, 9, 10)
     assert kit.fire_due() == 0
     with pytest.raises(NotFoundError):
         kit.get(second)
+    kit.records.restore(app="slat", form="ticket", record_id=second, actor=None)
+    assert kit.jobs() == {"response": sh(3, 10, 30), "resolution": sh(3, 16)}  # running again
 
 
 def test_writes_roll_back_with_a_failing_transaction(kit: Kit) -> None:
