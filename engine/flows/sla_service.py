@@ -76,11 +76,20 @@ class SlaService:
         if found is None or found[0].spec.form != form:
             return None
         writer = self.records.writer(uow, source="system", depth=1)
+        self._lock_record(uow, app, form, record_id)
         try:
             record = writer.get(app, form, record_id)
         except NotFoundError:
             return None
         return self._run(uow, writer, found[0], found[1], record, now)
+
+    def _lock_record(self, uow: UnitOfWork, app: str, form: str, record_id: int) -> None:
+        """Lock the record row before the clock row, the order of a record write (which locks
+        its row, then the listener the clock row): a job and a write never deadlock."""
+        if uow.conn.dialect.name != "postgresql":
+            return  # SQLite runs one writer at a time
+        main = self.records.layout(self.registry.form(uow, app=app, key=form)).main
+        uow.conn.execute(sa.select(main.c.id).where(main.c.id == record_id).with_for_update())
 
     def recompute(self, uow: UnitOfWork, *, app: str, now: datetime) -> int:
         """Re-run every running clock of `app`, e.g. after a calendar or SLA definition changed
