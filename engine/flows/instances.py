@@ -67,6 +67,7 @@ class FlowStore:
 
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
+        self._pending: list[dict[str, Any]] = []  # history rows not written yet
 
     # --- instances ------------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class FlowStore:
         now: datetime,
         came_from: str | None = None,
         status: str = "active",
-    ) -> int:
+    ) -> TokenRow:
         values = {
             "instance_id": instance_id,
             "node": node,
@@ -188,7 +189,18 @@ class FlowStore:
         result = self._conn.execute(
             sa.insert(flow_tokens).values(values).returning(flow_tokens.c.id)
         )
-        return int(result.scalar_one())
+        token_id = int(result.scalar_one())
+        return TokenRow(
+            id=token_id,
+            instance_id=instance_id,
+            node=node,
+            status=status,
+            came_from=came_from,
+            due_at=None,
+            child_instance_id=None,
+            created_at=now,
+            updated_at=now,
+        )
 
     def token(self, token_id: int) -> TokenRow:
         row = self._conn.execute(
@@ -251,24 +263,50 @@ class FlowStore:
         actor_id: int | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        step = self._conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(flow_history.c.step), 0)).where(
-                flow_history.c.instance_id == instance_id
-            )
-        ).scalar_one()
-        self._conn.execute(
-            sa.insert(flow_history).values(
-                instance_id=instance_id,
-                step=int(step) + 1,
-                node=node,
-                event=event,
-                actor_id=actor_id,
-                at=at,
-                detail=dict(detail or {}),
-            )
+        """Buffer a step of the timeline; `flush_history` writes the buffer in one statement."""
+        self._pending.append(
+            {
+                "instance_id": instance_id,
+                "node": node,
+                "event": event,
+                "actor_id": actor_id,
+                "at": at,
+                "detail": dict(detail or {}),
+            }
         )
 
+    @property
+    def pending_history(self) -> int:
+        return len(self._pending)
+
+    def discard_history(self, keep: int) -> None:
+        """Forget the steps buffered after the first `keep` (their work was rolled back)."""
+        del self._pending[keep:]
+
+    def flush_history(self) -> None:
+        """Write the buffered steps, numbered after each instance's last step. Whoever writes
+        an instance's steps holds its row lock, so the numbers read here stay free."""
+        if not self._pending:
+            return
+        h = flow_history.c
+        ids = sorted({row["instance_id"] for row in self._pending})
+        last = dict(
+            self._conn.execute(
+                sa.select(h.instance_id, sa.func.max(h.step))
+                .where(h.instance_id.in_(ids))
+                .group_by(h.instance_id)
+            ).all()
+        )
+        rows = []
+        for row in self._pending:
+            step = int(last.get(row["instance_id"]) or 0) + 1
+            last[row["instance_id"]] = step
+            rows.append({**row, "step": step})
+        self._pending.clear()
+        self._conn.execute(sa.insert(flow_history), rows)
+
     def history(self, instance_ids: Sequence[int]) -> list[HistoryRow]:
+        self.flush_history()
         if not instance_ids:
             return []
         rows = self._conn.execute(

@@ -99,6 +99,9 @@ class FlowEnvironment:
         self._kit: FormKit | None = None
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, str, int, str], CompiledFlow] = {}
+        # Published versions are immutable; a rolled-back draft (simulation) is compiled in
+        # an environment of its own, so it never lands here.
+        self._by_version: dict[tuple[str, str, int], CompiledFlow] = {}
 
     @property
     def kit(self) -> FormKit:
@@ -111,12 +114,18 @@ class FlowEnvironment:
     def flow(
         self, uow: UnitOfWork, *, app: str, key: str, version: int | None = None
     ) -> FlowVersion:
-        """A flow's current version (or `version`), compiled.
+        """A flow's current version (or `version`), compiled. Versions never change once
+        published, so a known version is served from the cache without a query.
 
         Raises:
             NotFoundError: `flow.not-found`.
             DefinitionError: the stored version no longer compiles against its form.
         """
+        if version is not None:
+            with self._lock:
+                known = self._by_version.get((app, key, version))
+            if known is not None:
+                return FlowVersion(app=app, key=key, version=version, compiled=known)
         try:
             row = (
                 uow.definitions.get_current(app=app, kind=FLOWS, key=key)
@@ -125,25 +134,41 @@ class FlowEnvironment:
             )
         except NotFoundError as err:
             raise NotFoundError(f"app {app!r} has no flow {key!r}", code=FLOW_NOT_FOUND) from err
-        cache_key = (app, key, row.version, row.digest)
-        with self._lock:
-            found = self._compiled.get(cache_key)
-        if found is None:
-            found = self.compile(uow, app=app, spec=FlowSpec.model_validate(row.body))
-            with self._lock:
-                self._compiled[cache_key] = found
-        return FlowVersion(app=app, key=key, version=row.version, compiled=found)
+        compiled = self._compiled_body(uow, app, key, row.version, row.digest, row.body)
+        return FlowVersion(app=app, key=key, version=row.version, compiled=compiled)
 
     def flows(self, uow: UnitOfWork, *, app: str) -> list[FlowVersion]:
-        """The current version of every live flow of `app` (ones that fail to compile skipped)."""
+        """The current version of every live flow of `app` (ones that fail to compile skipped).
+
+        One query when every current version is compiled already (the usual case on a write).
+        """
         found: list[FlowVersion] = []
         for record in uow.definitions.list_definitions(app=app, kind=FLOWS):
             if record.retired:
                 continue
+            with self._lock:
+                cached = self._compiled.get(
+                    (app, record.key, record.current_version, record.current_digest)
+                )
             try:
-                found.append(self.flow(uow, app=app, key=record.key))
+                compiled = cached or self.flow(uow, app=app, key=record.key).compiled
             except (DefinitionError, NotFoundError):
                 continue
+            version = record.current_version
+            found.append(FlowVersion(app=app, key=record.key, version=version, compiled=compiled))
+        return found
+
+    def _compiled_body(
+        self, uow: UnitOfWork, app: str, key: str, version: int, digest: str, body: Any
+    ) -> CompiledFlow:
+        cache_key = (app, key, version, digest)
+        with self._lock:
+            found = self._compiled.get(cache_key)
+        if found is None:
+            found = self.compile(uow, app=app, spec=FlowSpec.model_validate(body))
+            with self._lock:
+                self._compiled[cache_key] = found
+                self._by_version[(app, key, version)] = found
         return found
 
     def compile(self, uow: UnitOfWork, *, app: str, spec: FlowSpec) -> CompiledFlow:

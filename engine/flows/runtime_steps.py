@@ -57,7 +57,7 @@ class _Run:
     node: str | None = None  # where the run is, for error reports
     record: StoredRecord | None = None
     record_loaded: bool = False
-    started: list[int] = field(default_factory=list)
+    cancelled: set[int] = field(default_factory=set)  # tokens cancelled during this run
 
 
 class Stepper:
@@ -79,6 +79,7 @@ class Stepper:
         self.env = env or environment()
         self.store = FlowStore(uow.conn)
         self._running: set[int] = set()
+        self._known: dict[tuple[str, str, int], StoredRecord] = {}  # records as last seen
 
     # --- entry points ---------------------------------------------------------------------------
 
@@ -92,9 +93,15 @@ class Stepper:
         trigger: str = "manual",
         parent_token_id: int | None = None,
         variables: Mapping[str, Any] | None = None,
+        record: StoredRecord | None = None,
     ) -> int:
-        """Create an instance of the flow's current version and run it as far as it goes."""
+        """Create an instance of the flow's current version and run it as far as it goes.
+
+        `record` is the record as the caller just read or wrote it (saves reading it again).
+        """
         version = self.env.flow(self.uow, app=app, key=flow)
+        if record is not None and version.form is not None:
+            self._known[(app, version.form, record.id)] = record
         instance_id = self.store.create_instance(
             app=app,
             flow=flow,
@@ -196,12 +203,14 @@ class Stepper:
         self._cancel_tokens(flow.compiled, self.store.tokens(instance_id, live_only=True), reason)
         self.store.set_status(instance_id, status="terminated", now=self.now)
         self._history(instance_id, None, "terminated", {"reason": reason})
+        self.store.flush_history()
 
     # --- the run --------------------------------------------------------------------------------
 
     def _guarded(
         self, instance_id: int, retry: Mapping[str, Any], body: Callable[[_Run], None]
     ) -> None:
+        self.store.flush_history()  # steps before this one survive its rollback
         savepoint = self.uow.conn.begin_nested()
         run: _Run | None = None
         try:
@@ -209,12 +218,16 @@ class Stepper:
             self._running.add(instance_id)
             body(run)
             self._finish_if_done(run)
+            self.store.flush_history()
         except ConflictError:
             savepoint.rollback()
+            self.store.discard_history(0)
             raise
         except EngineError as err:
             savepoint.rollback()
+            self.store.discard_history(0)
             self._fail(instance_id, err, retry, None if run is None else run.node)
+            self.store.flush_history()
             return
         finally:
             self._running.discard(instance_id)
@@ -232,11 +245,11 @@ class Stepper:
         token = self.store.add_token(instance_id=run.instance.id, node=run.flow.start, now=self.now)
         self._advance(run, [token])
 
-    def _advance(self, run: _Run, token_ids: list[int]) -> None:
-        queue = deque(token_ids)
+    def _advance(self, run: _Run, tokens: list[TokenRow]) -> None:
+        queue = deque(tokens)
         while queue:
-            token = self.store.token(queue.popleft())
-            if token.status != "active":
+            token = queue.popleft()
+            if token.id in run.cancelled:
                 continue
             run.steps += 1
             run.node = token.node
@@ -249,7 +262,7 @@ class Stepper:
             self._history(run.instance.id, node.key, "entered", {"type": node.type})
             queue.extend(self._enter(run, token, node))
 
-    def _enter(self, run: _Run, token: TokenRow, node: Any) -> list[int]:
+    def _enter(self, run: _Run, token: TokenRow, node: Any) -> list[TokenRow]:
         if isinstance(node, EndNode):
             self.store.update_token(token.id, now=self.now, status="done")
             self._history(run.instance.id, node.key, "ended", {"outcome": node.outcome})
@@ -259,6 +272,7 @@ class Stepper:
         if isinstance(node, ActionNode):
             changes = actions.run_actions(self._action_context(run), node)
             run.record_loaded = False
+            self._known.clear()
             self._history(run.instance.id, node.key, "acted", {"changes": changes})
         elif isinstance(node, TimerNode):
             return self._wait_timer(run, token, node)
@@ -270,8 +284,10 @@ class Stepper:
             return self._subflow(run, token, node)
         return self._leave(run, token)
 
-    def _leave(self, run: _Run, token: TokenRow, outcome: str | None = None) -> list[int]:
-        edges = ways_out(run.flow, token.node, self._values(run), now=self.now, outcome=outcome)
+    def _leave(self, run: _Run, token: TokenRow, outcome: str | None = None) -> list[TokenRow]:
+        guarded = any(e.condition is not None for e in run.flow.outgoing.get(token.node, ()))
+        values = self._values(run) if guarded else {}  # no record read for plain edges
+        edges = ways_out(run.flow, token.node, values, now=self.now, outcome=outcome)
         self.store.update_token(token.id, now=self.now, status="done")
         branch = next((e.branch for e in edges if e.branch is not None), None)
         if branch is not None:
@@ -284,7 +300,6 @@ class Stepper:
         ]
 
     def _go_on(self, run: _Run, token: TokenRow, outcome: str | None = None) -> None:
-        self.store.update_token(token.id, now=self.now, status="active")
         self._advance(run, self._leave(run, token, outcome))
 
     def _jump(self, run: _Run, token: TokenRow, target: str) -> None:
@@ -305,7 +320,7 @@ class Stepper:
         else:
             self._go_on(run, token, outcome)
 
-    def _join(self, run: _Run, token: TokenRow, node: JoinNode) -> list[int]:
+    def _join(self, run: _Run, token: TokenRow, node: JoinNode) -> list[TokenRow]:
         self.store.update_token(token.id, now=self.now, status="waiting")
         live = self.store.tokens(run.instance.id, live_only=True)
         here = [t for t in live if t.node == node.key and t.status == "waiting"]
@@ -317,11 +332,13 @@ class Stepper:
         if node.mode != "all":
             upstream = run.flow.upstream.get(node.key, frozenset())
             stale = [t for t in live if t.node in upstream and t.id not in others]
-            self._cancel_tokens(run.flow, [t for t in stale if t.id != token.id], "join")
+            cancel = [t for t in stale if t.id != token.id]
+            run.cancelled.update(t.id for t in cancel)
+            self._cancel_tokens(run.flow, cancel, "join")
         self._history(run.instance.id, node.key, "joined", {"arrived": sorted(arrived)})
         return self._leave(run, token)
 
-    def _wait_timer(self, run: _Run, token: TokenRow, node: TimerNode) -> list[int]:
+    def _wait_timer(self, run: _Run, token: TokenRow, node: TimerNode) -> list[TokenRow]:
         if node.delay is not None and node.business_time and node.calendar is not None:
             due = self._add_business(run.instance.app, node.calendar, duration(node.delay))
         elif node.delay is not None:
@@ -348,7 +365,7 @@ class Stepper:
         calendar = BusinessCalendar(CalendarSpec.model_validate(row.body))
         return add_business(calendar, self.now, span.total_seconds())
 
-    def _wait_condition(self, run: _Run, token: TokenRow, node: WaitNode) -> list[int]:
+    def _wait_condition(self, run: _Run, token: TokenRow, node: WaitNode) -> list[TokenRow]:
         if is_true(self._eval(run, f"{run.flow.paths[node.key]}/condition")):
             return self._leave(run, token)
         due = None
@@ -360,7 +377,7 @@ class Stepper:
         self._history(run.instance.id, node.key, "waiting", {})
         return []
 
-    def _open_tasks(self, run: _Run, token: TokenRow, node: UserTaskNode) -> list[int]:
+    def _open_tasks(self, run: _Run, token: TokenRow, node: UserTaskNode) -> list[TokenRow]:
         self.store.update_token(token.id, now=self.now, status="waiting")
         opening = self.env.tasks.open_node_tasks(
             self.uow,
@@ -378,7 +395,7 @@ class Stepper:
         self._history(run.instance.id, node.key, "tasks_opened", detail)
         return []
 
-    def _subflow(self, run: _Run, token: TokenRow, node: SubflowNode) -> list[int]:
+    def _subflow(self, run: _Run, token: TokenRow, node: SubflowNode) -> list[TokenRow]:
         inputs = {
             key: _jsonable(self._eval(run, f"{run.flow.paths[node.key]}/inputs/{key}"))
             for key in node.inputs
@@ -470,7 +487,10 @@ class Stepper:
         instance = run.instance
         if not run.record_loaded:
             run.record = None
-            if instance.form is not None and instance.record_id is not None:
+            known = self._known.get((instance.app, instance.form or "", instance.record_id or 0))
+            if known is not None:
+                run.record = known
+            elif instance.form is not None and instance.record_id is not None:
                 _definition, store = self.env.kit.open(self.uow, instance.app, instance.form)
                 try:
                     run.record = store.get(record_id=instance.record_id, include_deleted=True)

@@ -20,6 +20,7 @@ from engine.flows.spec import Trigger
 
 if TYPE_CHECKING:
     from engine.forms.events import RecordChange
+    from engine.storage.form_records import StoredRecord
     from engine.storage.uow import UnitOfWork
 
 DATE_JOB = "flow.date_reached"
@@ -38,7 +39,9 @@ class FlowTriggers:
         env = environment()
         now = uow.clock()
         stepper = Stepper(uow, now=now, actor_id=change.actor_id, depth=change.depth + 1, env=env)
-        for flow in env.flows(uow, app=change.app):
+        flows = env.flows(uow, app=change.app)
+        seen: StoredRecord | None = change.after  # as written; after a flow ran, read again
+        for flow in flows:
             if not flow.compiled.spec.enabled or flow.form != change.form:
                 continue
             trigger = flow.compiled.spec.trigger
@@ -51,8 +54,11 @@ class FlowTriggers:
                     record_id=change.record_id,
                     initiator_id=change.actor_id,
                     trigger=trigger.type,
+                    record=seen,
                 )
-        self._wake_waits(uow, stepper, change)
+                seen = None
+        if any(n.type == "wait" for f in flows for n in f.compiled.spec.nodes):
+            self._wake_waits(uow, stepper, change)
 
     def _wake_waits(self, uow: UnitOfWork, stepper: Stepper, change: RecordChange) -> None:
         store = FlowStore(uow.conn)
