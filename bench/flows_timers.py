@@ -35,7 +35,6 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.jobs.claims import ClaimedJob  # noqa: E402
 from engine.jobs.runner import make_workers, start_threads  # noqa: E402
 from engine.jobs.types import JobContext  # noqa: E402
 from engine.jobs.worker import WorkerOptions  # noqa: E402
@@ -53,8 +52,6 @@ EFFECTS = sa.Table(
     sa.Column("worker", sa.String(100), nullable=False),
     sa.Column("fired_at", UtcDateTime(), nullable=False),
 )
-
-_ = ClaimedJob  # the claim type, imported so a rename breaks the benchmark loudly
 
 
 def connect(url: str) -> sa.Engine:
@@ -240,7 +237,8 @@ def main() -> None:
         workers = args.workers if is_postgresql(db) else 1
         threads = args.concurrency if is_postgresql(db) else 1
         print(
-            f"# {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+            f"# {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}"
         )
         print(
             f"# {backend}: {args.timers} timers, {workers} worker process(es) x {threads} thread(s)"

@@ -69,6 +69,30 @@ def default_worker_name(index: int = 0) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{index}"[:100]
 
 
+class _Isolated:
+    """A handler that runs in a transaction of its own (see `isolated`)."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: JobHandler) -> None:
+        self.handler = handler
+
+    def __call__(self, ctx: JobContext) -> None:
+        self.handler(ctx)
+
+
+def isolated(handler: JobHandler) -> JobHandler:
+    """Mark a handler with effects outside the database (e-mail, HTTP): its jobs run one per
+    transaction, never grouped, so another job's failure never makes it run again."""
+    return _Isolated(handler)
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, job: ClaimedJob) -> None:
+        super().__init__(job.id)
+        self.job = job
+
+
 class Worker:
     """One claiming loop. Threads or processes each run their own `Worker`."""
 
@@ -147,7 +171,15 @@ class Worker:
             if time.monotonic() - renewed_at >= self.options.lease_seconds / 3:
                 self._renew([j.id for j in pending])
                 renewed_at = time.monotonic()
-            pending = self._run_group(pending)
+            if self._runs_alone(pending[0]):
+                pending = self._run_group(pending[:1], careful=True) + pending[1:]
+                continue
+            size = next((i for i, j in enumerate(pending) if self._runs_alone(j)), len(pending))
+            pending = self._run_group(pending[:size], careful=False) + pending[size:]
+
+    def _runs_alone(self, job: ClaimedJob) -> bool:
+        handler = self.handlers.get(job.kind)
+        return handler is None or isinstance(handler, _Isolated)
 
     def _renew(self, job_ids: list[int]) -> None:
         lease_until = self._clock() + timedelta(seconds=self.options.lease_seconds)
@@ -156,11 +188,17 @@ class Worker:
 
     def run_job(self, job: ClaimedJob) -> None:
         """Run one claimed job in a transaction of its own."""
-        self._run_group([job])
+        self._run_group([job], careful=True)
 
-    def _run_group(self, jobs: list[ClaimedJob]) -> list[ClaimedJob]:
-        """Run jobs in one transaction, each in a savepoint, until `group_seconds` are used up;
-        commit once (one disk flush for the group). Returns the jobs not run yet."""
+    def _run_group(self, jobs: list[ClaimedJob], *, careful: bool) -> list[ClaimedJob]:
+        """Run jobs in one transaction until `group_seconds` are used up, commit once (one disk
+        flush for the group); returns the jobs not run yet.
+
+        Careful groups run each job in a savepoint, so a failing job is rescheduled and the
+        others still commit. Other groups save the two savepoint round trips per job: when a
+        handler raises, the whole group is rolled back and the jobs up to the failing one run
+        again carefully (handlers run at least once; their database effects commit once).
+        """
         started = time.monotonic()
         ran: list[ClaimedJob] = []
         rest: list[ClaimedJob] = []
@@ -172,8 +210,11 @@ class Worker:
                         break
                     chunk = jobs[offset : offset + _START_CHUNK]
                     ran.extend(chunk)
-                    self._run_chunk(uow, chunk)
+                    self._run_chunk(uow, chunk, careful)
                 uow.commit()
+        except _HandlerFailed as failed:
+            upto = jobs.index(failed.job) + 1
+            return self._run_group(jobs[:upto], careful=True) + jobs[upto:]
         except Exception as err:  # the transaction itself failed: nothing of the group happened
             log.exception("worker %s: a group of %d job(s) failed to commit", self.name, len(ran))
             for job in ran:
@@ -181,32 +222,40 @@ class Worker:
                     self._record_failure(conn, job, err)
         return rest
 
-    def _run_chunk(self, uow: UnitOfWork, chunk: list[ClaimedJob]) -> None:
+    def _run_chunk(self, uow: UnitOfWork, chunk: list[ClaimedJob], careful: bool) -> None:
         now = self._clock()
         ids = [job.id for job in chunk]
         mine = claims.start(uow.conn, job_ids=ids, worker=self.name, now=now)
         for job in chunk:
-            if job.id in mine:
+            if job.id not in mine:
+                log.warning("worker %s: lost the lease of job %d", self.name, job.id)
+            elif careful:
                 self._run_in_savepoint(uow, job, now)
             else:
-                log.warning("worker %s: lost the lease of job %d", self.name, job.id)
+                try:
+                    self._call_handler(uow, job, now)
+                except Exception as err:
+                    raise _HandlerFailed(job) from err
+
+    def _call_handler(self, uow: UnitOfWork, job: ClaimedJob, now: datetime) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            raise JobFailure(f"{NO_HANDLER}: no handler for kind {job.kind!r}", permanent=True)
+        context = JobContext(
+            uow=uow,
+            job_id=job.id,
+            kind=job.kind,
+            payload=job.payload,
+            attempt=job.attempts,
+            now=now,
+            worker=self.name,
+        )
+        handler(context)
 
     def _run_in_savepoint(self, uow: UnitOfWork, job: ClaimedJob, now: datetime) -> None:
-        handler = self.handlers.get(job.kind)
         savepoint = uow.conn.begin_nested()
         try:
-            if handler is None:
-                raise JobFailure(f"{NO_HANDLER}: no handler for kind {job.kind!r}", permanent=True)
-            context = JobContext(
-                uow=uow,
-                job_id=job.id,
-                kind=job.kind,
-                payload=job.payload,
-                attempt=job.attempts,
-                now=now,
-                worker=self.name,
-            )
-            handler(context)
+            self._call_handler(uow, job, now)
             savepoint.commit()
         except Exception as err:
             if savepoint.is_active:
@@ -244,4 +293,11 @@ def describe_error(err: Exception) -> str:
     return f"{head}\n{trace}"[:4000]
 
 
-__all__ = ["NO_HANDLER", "Worker", "WorkerOptions", "default_worker_name", "describe_error"]
+__all__ = [
+    "NO_HANDLER",
+    "Worker",
+    "WorkerOptions",
+    "default_worker_name",
+    "describe_error",
+    "isolated",
+]

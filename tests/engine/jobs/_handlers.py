@@ -60,3 +60,11 @@ def write_unless_told_to_fail(ctx: JobContext) -> None:
     write_effect(ctx)
     if ctx.payload.get("fail"):
         raise RuntimeError("told to fail")
+
+
+CALLS: list[str] = []  # keys of the jobs handled, in order, by the counting handlers
+
+
+def count_then_write(ctx: JobContext) -> None:
+    CALLS.append(str(ctx.payload["key"]))
+    write_unless_told_to_fail(ctx)

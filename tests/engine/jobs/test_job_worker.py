@@ -10,11 +10,13 @@ import sqlalchemy as sa
 
 from engine.jobs import enqueue
 from engine.jobs.claims import claim_due
-from engine.jobs.worker import NO_HANDLER, Worker, WorkerOptions
+from engine.jobs.worker import NO_HANDLER, Worker, WorkerOptions, isolated
 from engine.storage.sqltypes import utc_now
 from engine.storage.tables_jobs import job_queue
 from engine.storage.uow import UnitOfWork
 from tests.engine.jobs._handlers import (
+    CALLS,
+    count_then_write,
     effect_rows,
     repeat_with_same_key,
     write_effect,
@@ -88,6 +90,24 @@ def test_a_failing_job_leaves_the_others_of_its_group_done(
     assert Worker(migrated_engine, handlers=handlers, options=options).run_batch() == 3
     assert effect_rows(migrated_engine) == [("a", ids[0]), ("c", ids[2])]
     assert [_job(migrated_engine, i)["status"] for i in ids] == ["done", "queued", "done"]
+
+
+def test_a_failure_reruns_grouped_handlers_but_never_isolated_ones(
+    migrated_engine: sa.Engine, effects: sa.Table
+) -> None:
+    jobs = [("test.plain", "a", False), ("test.plain", "b", True), ("test.alone", "c", False)]
+    jobs += [("test.plain", "d", True)]
+    with migrated_engine.begin() as conn:
+        for kind, key, fail in jobs:
+            enqueue(conn, kind=kind, payload={"key": key, "fail": fail}, due_at=PAST)
+    handlers = {"test.plain": count_then_write, "test.alone": isolated(count_then_write)}
+    options = WorkerOptions(batch_size=10, group_seconds=60, retry_base_seconds=600)
+    CALLS.clear()
+    Worker(migrated_engine, handlers=handlers, options=options).run_batch()
+    # a and b ran as a group; b failed, so both ran again in savepoints; c ran alone; d failed
+    # alone in its group and ran again
+    assert CALLS == ["a", "b", "a", "b", "c", "d", "d"]
+    assert [key for key, _ in effect_rows(migrated_engine)] == ["a", "c"]
 
 
 def test_retries_back_off_exponentially() -> None:
