@@ -99,9 +99,6 @@ class FlowEnvironment:
         self._kit: FormKit | None = None
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, str, int, str], CompiledFlow] = {}
-        # Published versions are immutable; a rolled-back draft (simulation) is compiled in
-        # an environment of its own, so it never lands here.
-        self._by_version: dict[tuple[str, str, int], CompiledFlow] = {}
 
     @property
     def kit(self) -> FormKit:
@@ -114,18 +111,12 @@ class FlowEnvironment:
     def flow(
         self, uow: UnitOfWork, *, app: str, key: str, version: int | None = None
     ) -> FlowVersion:
-        """A flow's current version (or `version`), compiled. Versions never change once
-        published, so a known version is served from the cache without a query.
+        """A flow's current version (or `version`), compiled (cached by version and digest).
 
         Raises:
             NotFoundError: `flow.not-found`.
             DefinitionError: the stored version no longer compiles against its form.
         """
-        if version is not None:
-            with self._lock:
-                known = self._by_version.get((app, key, version))
-            if known is not None:
-                return FlowVersion(app=app, key=key, version=version, compiled=known)
         try:
             row = (
                 uow.definitions.get_current(app=app, kind=FLOWS, key=key)
@@ -168,7 +159,6 @@ class FlowEnvironment:
             found = self.compile(uow, app=app, spec=FlowSpec.model_validate(body))
             with self._lock:
                 self._compiled[cache_key] = found
-                self._by_version[(app, key, version)] = found
         return found
 
     def compile(self, uow: UnitOfWork, *, app: str, spec: FlowSpec) -> CompiledFlow:
