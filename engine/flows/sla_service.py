@@ -178,7 +178,11 @@ class SlaService:
     def _write(
         self, writer: RecordWriter, sla: CompiledSla, record: StoredRecord, changes: dict[str, Any]
     ) -> None:
-        different = {k: v for k, v in changes.items() if not _same(record.values.get(k), v)}
+        # a form published after the SLA may have dropped a field: skip it, never fail the write
+        fields = self.registry.form(writer.uow, app=sla.app, key=sla.spec.form).compiled.fields
+        different = {
+            k: v for k, v in changes.items() if k in fields and not _same(record.values.get(k), v)
+        }
         if not different:
             return
         marker = (sla.app, sla.spec.form, record.id)

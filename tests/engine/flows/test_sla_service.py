@@ -18,6 +18,7 @@ from engine.errors import NotFoundError
 from engine.flows.sla_jobs import job_handlers
 from engine.flows.sla_service import SlaService, sla_listener
 from engine.forms.events import ChangeListener
+from engine.forms.publish import publish_form
 from engine.forms.service import RecordService
 from engine.installer import import_bundle
 from engine.jobs.types import JobContext
@@ -378,3 +379,16 @@ def test_shipped_after_sales_sla_on_the_ticket_form(
     values = ticket(vip, vip_contact)
     assert values["response_target_sec"] == 30 * 60  # the VIP policy, through customer.tier
     assert values["response_by"] == datetime(2025, 9, 30, 17, 30, tzinfo=SH)
+
+
+def test_a_field_dropped_from_the_form_is_skipped(kit: Kit, migrated_engine: sa.Engine) -> None:
+    ticket = kit.create("ticket", subject="Broken")
+    spec = kit.records.definition(app="slat", form="ticket").compiled.spec
+    fields = tuple(f for f in spec.fields if f.key != "response_warn_at")
+    publish_form(
+        db=migrated_engine, app="slat", spec=spec.model_copy(update={"fields": fields}), actor=None
+    )
+    kit.clock.now = sh(3, 9, 30)
+    values = kit.update(ticket, priority="urgent")  # the SLA still writes its other fields
+    assert values["response_by"] == sh(3, 10)
+    assert "response_warn_at" not in values
