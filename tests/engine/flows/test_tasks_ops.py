@@ -229,3 +229,65 @@ def test_batch_approve_reports_each_task(task_kit: Kit) -> None:
         (second.id, False, "task.already-done"),
         (999_999, False, "task.not-found"),
     ]
+
+
+def test_terminating_the_instance_cancels_its_tasks_and_timeouts(task_kit: Kit) -> None:
+    import sqlalchemy as sa
+
+    from engine.flows.instances import FlowStore
+    from engine.flows.service import FlowService
+    from engine.identity.accounts import grant_role
+    from engine.storage.tables_jobs import job_queue
+
+    extra = "    timeout: {after: PT1H}"
+    kit = task_kit({"review": flow(assignees="[{type: user, value: 'ann,bob'}]", extra=extra)})
+    kit.create(subject="printer")
+    with kit.unit() as uow:
+        grant_role(uow=uow, actor=None, app=None, role="admin", user_id=kit.users["dan"])
+        [instance] = FlowStore(uow.conn).instances(app=kit.app)
+        uow.commit()
+    FlowService(db=kit.engine, env=kit.env).terminate(
+        instance_id=instance.id, actor=kit.actor("dan")
+    )
+    assert kit.who(kit.tasks(node="check")) == [("ann", "cancelled"), ("bob", "cancelled")]
+    with kit.unit() as uow:
+        jobs = uow.conn.execute(
+            sa.select(job_queue.c.status).where(job_queue.c.kind == "task.timeout")
+        )
+        assert sorted(jobs.scalars()) == ["cancelled", "cancelled"]
+    with pytest.raises(ConflictError):
+        kit.service.approve(task_id=kit.tasks(node="check")[0].id, actor=kit.actor("ann"))
+
+
+def test_concurrent_claims_one_wins(task_kit: Kit, backend: str) -> None:
+    import threading
+
+    if backend != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises them)")
+    kit = task_kit({"review": flow(assignees=POOL)})
+    with kit.unit() as uow:
+        desk = uow.departments.create(key="desk", name="Desk")
+        for name in ("ann", "bob", "cid", "dan", "eve"):
+            uow.departments.add_member(department_id=desk.id, user_id=kit.users[name])
+        uow.commit()
+    kit.create(subject="printer")
+    [task] = kit.tasks(node="check")
+    actors = [kit.actor(name) for name in ("ann", "bob", "cid", "dan", "eve")]
+    barrier = threading.Barrier(len(actors))
+    results: list[str] = []
+
+    def claim(actor: object) -> None:
+        barrier.wait()
+        try:
+            kit.service.claim(task_id=task.id, actor=actor)  # type: ignore[arg-type]
+            results.append("ok")
+        except ConflictError as err:
+            results.append(err.code)
+
+    threads = [threading.Thread(target=claim, args=(actor,)) for actor in actors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["ok"] + ["task.already-claimed"] * 4
+    assert kit.actions(task.id) == ["opened", "claimed"]
