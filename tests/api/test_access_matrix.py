@@ -1,8 +1,10 @@
 """The access matrix: what an admin, a department agent and an engineer may see and change.
 
 Every record path over HTTP (get, list, count, search, kanban, history, comments, export,
-import, bulk update and delete, create, update, delete), on SQLite and PostgreSQL. Out of
-scope looks like missing (404); hidden fields never show, and cannot be filtered or sorted on.
+import, bulk update and delete, create, update, delete, relation pickers and relation writes),
+on SQLite and PostgreSQL. Out of scope looks like missing (404); hidden fields never show, and
+cannot be filtered or sorted on. Attachment downloads have their own matrix
+(tests/api/routes/test_record_files.py), pickers a fuller one (tests/api/routes/test_pickers.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ fields:
   - {key: assignee, type: user, label: Assignee}
   - {key: cost, type: number, label: Cost, decimals: 2}
 """,
+    "forms/visit.yaml": """
+key: visit
+label: Visit
+fields:
+  - {key: note, type: text, label: Note}
+  - {key: ticket, type: relation, form: ticket, label: Ticket}
+""",
     "roles/agent.yaml": """
 key: agent
 label: Agent
@@ -45,12 +54,14 @@ permissions:
   - form: ticket
     actions: [create, read, update, delete, import, export]
     scope: department
+  - {form: visit, actions: [create, read], scope: department}
 """,
     "roles/viewer.yaml": """
 key: viewer
 label: Viewer
 permissions:
   - {form: ticket, actions: [read], scope: all}
+  - {form: visit, actions: [read], scope: all}
 """,
     "roles/engineer.yaml": """
 key: engineer
@@ -64,6 +75,7 @@ permissions:
     actions: [read, update, export]
     scope: assigned
     fields: {cost: hidden}
+  - {form: visit, actions: [create, read], scope: own}
 """,
 }
 
@@ -399,6 +411,29 @@ def test_schema_leaves_out_hidden_fields(world: World) -> None:
     assert "subject" in schema["properties"] and "cost" not in schema["properties"]
     admin = world.call("admin", "GET", "/api/v1/apps/acl/forms/ticket/schema").json()
     assert "cost" in admin["properties"]
+
+
+def test_relation_pickers_and_writes_follow_the_target_scope(world: World) -> None:
+    url = "/api/v1/apps/acl/forms/visit/fields/ticket/options"
+
+    def picked(who: str, **params: Any) -> set[int]:
+        response = world.call(who, "GET", url, params=params)
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()["items"]}
+
+    assert picked("admin") == _t(world, "t1", "t2", "t3", "t4", "t5", "t6")
+    assert picked("agent") == _t(world, "t1", "t6")
+    assert picked("outsider") == _t(world, "t2")
+    assert picked("engineer") == _t(world, "t3", "t4")
+    assert picked("engineer", q="secret") == set()
+    visits = "/api/v1/apps/acl/forms/visit/records"
+    for who, key in (("engineer", "t5"), ("agent", "t2")):
+        refused = world.call(who, "POST", visits, json={"ticket": world.tickets[key]})
+        _problem(refused, 422, "submission.invalid")
+        assert refused.json()["errors"][0]["code"] == "record.missing-relation"
+    for who, key in (("engineer", "t4"), ("agent", "t6"), ("admin", "t2")):
+        made = world.call(who, "POST", visits, json={"ticket": world.tickets[key]})
+        assert made.status_code == 201, made.text
 
 
 def test_signed_out_and_definitions(world: World) -> None:
