@@ -10,24 +10,29 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from engine.errors import (
     ConflictError,
     EngineError,
-    NotFoundError,
     SubmissionError,
     TransitionError,
 )
-from engine.expr import evaluate
 from engine.flows import actions
 from engine.flows.compiler import CompiledFlow
-from engine.flows.instances import FlowStore, InstanceRow, TokenRow
-from engine.flows.refs import InstanceRef
+from engine.flows.instances import TokenRow
 from engine.flows.runtime import as_moment, duration, is_true, join_fires, ways_out
-from engine.flows.runtime_env import FlowEnvironment, environment
+from engine.flows.runtime_base import (
+    MAX_STEPS,
+    NOT_RUNNING,
+    NOT_WAITING,
+    STEP_LIMIT,
+    WAIT_RECHECK,
+    Run,
+    StepBase,
+    instance_ref,
+    jsonable_value,
+)
 from engine.flows.spec import (
     ActionNode,
     EndNode,
@@ -40,46 +45,9 @@ from engine.flows.spec import (
 from engine.storage.form_records import StoredRecord
 from engine.storage.uow import UnitOfWork
 
-MAX_STEPS = 500  # nodes one run may pass: more is a loop with no task, timer or wait in it
-WAIT_RECHECK = timedelta(minutes=5)
-NOT_WAITING = "flow.token-not-waiting"
-STEP_LIMIT = "flow.step-limit"
-NOT_RUNNING = "flow.not-running"
-NO_CALENDAR = "flow.calendar-missing"
 
-
-@dataclass
-class _Run:
-    instance: InstanceRow
-    flow: CompiledFlow
-    outcome: str | None = None
-    steps: int = 0
-    node: str | None = None  # where the run is, for error reports
-    record: StoredRecord | None = None
-    record_loaded: bool = False
-    cancelled: set[int] = field(default_factory=set)  # tokens cancelled during this run
-
-
-class Stepper:
-    """Flow steps at time `now` by `actor_id`; record writes made at change `depth`."""
-
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        *,
-        now: datetime,
-        actor_id: int | None = None,
-        depth: int = 1,
-        env: FlowEnvironment | None = None,
-    ) -> None:
-        self.uow = uow
-        self.now = now
-        self.actor_id = actor_id
-        self.depth = depth
-        self.env = env or environment()
-        self.store = FlowStore(uow.conn)
-        self._running: set[int] = set()
-        self._known: dict[tuple[str, str, int], StoredRecord] = {}  # records as last seen
+class Stepper(StepBase):
+    """Starts instances and moves their tokens (entry points below, node behaviour after)."""
 
     # --- entry points ---------------------------------------------------------------------------
 
@@ -139,7 +107,7 @@ class Stepper:
             return False
         moved: list[bool] = []
 
-        def body(run: _Run) -> None:
+        def body(run: Run) -> None:
             node = run.flow.node(found.node)
             assert isinstance(node, WaitNode)
             path = f"{run.flow.paths[node.key]}/condition"
@@ -158,7 +126,7 @@ class Stepper:
         if found is None:
             return
 
-        def body(run: _Run) -> None:
+        def body(run: Run) -> None:
             node = run.flow.node(found.node)
             assert isinstance(node, WaitNode) and node.timeout is not None
             self._history(run.instance.id, node.key, "timed_out", {})
@@ -208,11 +176,11 @@ class Stepper:
     # --- the run --------------------------------------------------------------------------------
 
     def _guarded(
-        self, instance_id: int, retry: Mapping[str, Any], body: Callable[[_Run], None]
+        self, instance_id: int, retry: Mapping[str, Any], body: Callable[[Run], None]
     ) -> None:
         self.store.flush_history()  # steps before this one survive its rollback
         savepoint = self.uow.conn.begin_nested()
-        run: _Run | None = None
+        run: Run | None = None
         try:
             run = self._open_run(instance_id)
             self._running.add(instance_id)
@@ -234,18 +202,18 @@ class Stepper:
         savepoint.commit()
         self._notify_parent(run)
 
-    def _open_run(self, instance_id: int) -> _Run:
+    def _open_run(self, instance_id: int) -> Run:
         instance = self.store.instance(instance_id, lock=True)
         flow = self.env.flow(
             self.uow, app=instance.app, key=instance.flow, version=instance.version
         )
-        return _Run(instance=instance, flow=flow.compiled)
+        return Run(instance=instance, flow=flow.compiled)
 
-    def _begin(self, run: _Run) -> None:
+    def _begin(self, run: Run) -> None:
         token = self.store.add_token(instance_id=run.instance.id, node=run.flow.start, now=self.now)
         self._advance(run, [token])
 
-    def _advance(self, run: _Run, tokens: list[TokenRow]) -> None:
+    def _advance(self, run: Run, tokens: list[TokenRow]) -> None:
         queue = deque(tokens)
         while queue:
             token = queue.popleft()
@@ -262,7 +230,7 @@ class Stepper:
             self._history(run.instance.id, node.key, "entered", {"type": node.type})
             queue.extend(self._enter(run, token, node))
 
-    def _enter(self, run: _Run, token: TokenRow, node: Any) -> list[TokenRow]:
+    def _enter(self, run: Run, token: TokenRow, node: Any) -> list[TokenRow]:
         if isinstance(node, EndNode):
             self.store.update_token(token.id, now=self.now, status="done")
             self._history(run.instance.id, node.key, "ended", {"outcome": node.outcome})
@@ -284,7 +252,7 @@ class Stepper:
             return self._subflow(run, token, node)
         return self._leave(run, token)
 
-    def _leave(self, run: _Run, token: TokenRow, outcome: str | None = None) -> list[TokenRow]:
+    def _leave(self, run: Run, token: TokenRow, outcome: str | None = None) -> list[TokenRow]:
         guarded = any(e.condition is not None for e in run.flow.outgoing.get(token.node, ()))
         values = self._values(run) if guarded else {}  # no record read for plain edges
         edges = ways_out(run.flow, token.node, values, now=self.now, outcome=outcome)
@@ -299,10 +267,10 @@ class Stepper:
             for e in edges
         ]
 
-    def _go_on(self, run: _Run, token: TokenRow, outcome: str | None = None) -> None:
+    def _go_on(self, run: Run, token: TokenRow, outcome: str | None = None) -> None:
         self._advance(run, self._leave(run, token, outcome))
 
-    def _jump(self, run: _Run, token: TokenRow, target: str) -> None:
+    def _jump(self, run: Run, token: TokenRow, target: str) -> None:
         if target not in run.flow.nodes:
             raise TransitionError(f"no node {target!r} to go to", code="flow.unknown-node")
         self.store.update_token(token.id, now=self.now, status="done")
@@ -311,7 +279,7 @@ class Stepper:
         )
         self._advance(run, [new])
 
-    def _resume(self, run: _Run, token: TokenRow, outcome: str, goto: str | None) -> None:
+    def _resume(self, run: Run, token: TokenRow, outcome: str, goto: str | None) -> None:
         run.outcome = outcome
         detail = {"outcome": outcome, "goto": goto}
         self._history(run.instance.id, token.node, "resumed", detail, actor_id=self.actor_id)
@@ -320,7 +288,7 @@ class Stepper:
         else:
             self._go_on(run, token, outcome)
 
-    def _join(self, run: _Run, token: TokenRow, node: JoinNode) -> list[TokenRow]:
+    def _join(self, run: Run, token: TokenRow, node: JoinNode) -> list[TokenRow]:
         self.store.update_token(token.id, now=self.now, status="waiting")
         live = self.store.tokens(run.instance.id, live_only=True)
         here = [t for t in live if t.node == node.key and t.status == "waiting"]
@@ -338,7 +306,7 @@ class Stepper:
         self._history(run.instance.id, node.key, "joined", {"arrived": sorted(arrived)})
         return self._leave(run, token)
 
-    def _wait_timer(self, run: _Run, token: TokenRow, node: TimerNode) -> list[TokenRow]:
+    def _wait_timer(self, run: Run, token: TokenRow, node: TimerNode) -> list[TokenRow]:
         if node.delay is not None and node.business_time and node.calendar is not None:
             due = self._add_business(run.instance.app, node.calendar, duration(node.delay))
         elif node.delay is not None:
@@ -352,20 +320,7 @@ class Stepper:
         self._history(run.instance.id, node.key, "timer_set", {"due_at": due.isoformat()})
         return []
 
-    def _add_business(self, app: str, calendar_key: str, span: timedelta) -> datetime:
-        from engine.flows.calendar import BusinessCalendar, add_business
-        from engine.flows.calendar_spec import CalendarSpec
-
-        try:
-            row = self.uow.definitions.get_current(app=app, kind="calendars", key=calendar_key)
-        except NotFoundError as err:
-            raise TransitionError(
-                f"no calendar {calendar_key!r} in app {app!r}", code=NO_CALENDAR
-            ) from err
-        calendar = BusinessCalendar(CalendarSpec.model_validate(row.body))
-        return add_business(calendar, self.now, span.total_seconds())
-
-    def _wait_condition(self, run: _Run, token: TokenRow, node: WaitNode) -> list[TokenRow]:
+    def _wait_condition(self, run: Run, token: TokenRow, node: WaitNode) -> list[TokenRow]:
         if is_true(self._eval(run, f"{run.flow.paths[node.key]}/condition")):
             return self._leave(run, token)
         due = None
@@ -377,11 +332,11 @@ class Stepper:
         self._history(run.instance.id, node.key, "waiting", {})
         return []
 
-    def _open_tasks(self, run: _Run, token: TokenRow, node: UserTaskNode) -> list[TokenRow]:
+    def _open_tasks(self, run: Run, token: TokenRow, node: UserTaskNode) -> list[TokenRow]:
         self.store.update_token(token.id, now=self.now, status="waiting")
         opening = self.env.tasks.open_node_tasks(
             self.uow,
-            instance=_ref(run.instance),
+            instance=instance_ref(run.instance),
             token_id=token.id,
             node=node,
             record=self._record(run),
@@ -395,9 +350,9 @@ class Stepper:
         self._history(run.instance.id, node.key, "tasks_opened", detail)
         return []
 
-    def _subflow(self, run: _Run, token: TokenRow, node: SubflowNode) -> list[TokenRow]:
+    def _subflow(self, run: Run, token: TokenRow, node: SubflowNode) -> list[TokenRow]:
         inputs = {
-            key: _jsonable(self._eval(run, f"{run.flow.paths[node.key]}/inputs/{key}"))
+            key: jsonable_value(self._eval(run, f"{run.flow.paths[node.key]}/inputs/{key}"))
             for key in node.inputs
         }
         if node.wait:
@@ -420,13 +375,13 @@ class Stepper:
 
     # --- endings, failures ----------------------------------------------------------------------
 
-    def _finish_if_done(self, run: _Run) -> None:
+    def _finish_if_done(self, run: Run) -> None:
         if self.store.tokens(run.instance.id, live_only=True):
             return
         self.store.set_status(run.instance.id, status="completed", now=self.now)
         self._history(run.instance.id, None, "completed", {})
 
-    def _notify_parent(self, run: _Run | None) -> None:
+    def _notify_parent(self, run: Run | None) -> None:
         """A finished child resumes the parent's waiting subflow token (unless that parent is
         mid-step in this stepper: it looks at the child's status itself)."""
         if run is None or run.instance.parent_token_id is None:
@@ -462,111 +417,6 @@ class Stepper:
                     self.terminate(child.id, reason=reason)
             self._cancel_jobs(token.id)
         self.store.set_tokens([t.id for t in tokens], status="cancelled", now=self.now)
-
-    # --- helpers --------------------------------------------------------------------------------
-
-    def _waiting(self, token_id: int) -> tuple[TokenRow, InstanceRow]:
-        token = self.store.token(token_id)
-        instance = self.store.instance(token.instance_id, lock=True)
-        if token.status != "waiting" or instance.status != "running":
-            raise TransitionError(f"token {token_id} is not waiting", code=NOT_WAITING)
-        return self.store.token(token_id), instance
-
-    def _still_waiting(self, token_id: int, node_type: str) -> TokenRow | None:
-        try:
-            token, instance = self._waiting(token_id)
-        except (NotFoundError, TransitionError):
-            return None
-        flow = self.env.flow(
-            self.uow, app=instance.app, key=instance.flow, version=instance.version
-        )
-        node = flow.compiled.nodes.get(token.node)
-        return token if node is not None and node.type == node_type else None
-
-    def _record(self, run: _Run) -> StoredRecord | None:
-        instance = run.instance
-        if not run.record_loaded:
-            run.record = None
-            known = self._known.get((instance.app, instance.form or "", instance.record_id or 0))
-            if known is not None:
-                run.record = known
-            elif instance.form is not None and instance.record_id is not None:
-                _definition, store = self.env.kit.open(self.uow, instance.app, instance.form)
-                try:
-                    run.record = store.get(record_id=instance.record_id, include_deleted=True)
-                except NotFoundError:
-                    run.record = None
-            run.record_loaded = True
-        return run.record
-
-    def _values(self, run: _Run) -> dict[str, Any]:
-        return actions.record_values(self._record(run), instance=run.instance, outcome=run.outcome)
-
-    def _eval(self, run: _Run, path: str) -> Any:
-        return evaluate(run.flow.expr(path), self._values(run), now=self.now)
-
-    def _action_context(self, run: _Run) -> actions.ActionContext:
-        return actions.ActionContext(
-            uow=self.uow,
-            env=self.env,
-            instance=run.instance,
-            flow=run.flow,
-            record=self._record(run),
-            values=self._values(run),
-            now=self.now,
-            depth=self.depth,
-        )
-
-    def _history(
-        self,
-        instance_id: int,
-        node: str | None,
-        event: str,
-        detail: Mapping[str, Any],
-        *,
-        actor_id: int | None = None,
-    ) -> None:
-        self.store.add_history(
-            instance_id=instance_id,
-            node=node,
-            event=event,
-            at=self.now,
-            actor_id=actor_id,
-            detail=detail,
-        )
-
-    def _enqueue(self, kind: str, token_id: int, due: datetime) -> None:
-        from engine.jobs.queue import enqueue
-
-        enqueue(
-            self.uow.conn,
-            kind=kind,
-            payload={"token_id": token_id},
-            due_at=due,
-            key=f"{kind}:{token_id}",
-        )
-
-    def _cancel_jobs(self, token_id: int) -> None:
-        from engine.jobs.queue import cancel
-
-        for kind in ("flow.timer", "flow.wait", "flow.wait_timeout"):
-            cancel(self.uow.conn, key=f"{kind}:{token_id}")
-
-
-def _ref(instance: InstanceRow) -> InstanceRef:
-    return InstanceRef(
-        id=instance.id,
-        app=instance.app,
-        flow=instance.flow,
-        version=instance.version,
-        form=instance.form,
-        record_id=instance.record_id,
-        initiator_id=instance.initiator_id,
-    )
-
-
-def _jsonable(value: Any) -> Any:
-    return actions.jsonable(value)
 
 
 __all__ = ["MAX_STEPS", "NOT_WAITING", "STEP_LIMIT", "Stepper", "UnitOfWork"]
