@@ -158,9 +158,12 @@ class TaskService:
         locked = lock_task(ctx, task_id)
         require_open_and_mine(ctx, locked, operation="approve" if approve else "reject")
         submitted = dict(values or {})
+        # A delegate hands the task back to its owner: the owner's decision must be complete.
+        resolving = locked.task.owner_id is not None
+        enforce = approve and not resolving
 
         def write() -> Mapping[str, Any]:
-            return self._write_values(ctx, locked, actor, submitted, enforce_required=approve)
+            return self._write_values(ctx, locked, actor, submitted, enforce_required=enforce)
 
         detail = {"comment": checked_comment(comment)} if comment else {}
         node_outcome = decide_task(ctx, locked, approve=approve, detail=detail, write=write)

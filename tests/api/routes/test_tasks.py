@@ -204,3 +204,30 @@ def test_user_attributes_are_for_admins(api: Api) -> None:
     bad = api.put("tester", url, {"attributes": {"regions": "east"}})
     assert (bad.status_code, bad.json()["errors"][0]["path"]) == (422, "regions")
     assert api.put("tester", "/api/v1/org/users/999999/attributes", body).status_code == 404
+
+
+def test_signer_delegate_reject_and_withdraw_routes(api: Api) -> None:
+    api.post("tester", TICKETS, {"subject": "one"})
+    [ann_task] = api.mine("ann")
+    url = f"/api/v1/tasks/{ann_task['id']}"
+    bad = api.post("ann", url + "/add-signer", {"user_ids": [], "position": "before"})
+    assert bad.status_code == 422  # request shape: at least one signer
+    added = api.post(
+        "ann", url + "/add-signer", {"user_ids": [api.users["dan"]], "position": "before"}
+    )
+    assert added.status_code == 200, added.text
+    [signer] = added.json()["task_ids"]
+    assert [t["id"] for t in api.mine("dan")] == [signer]
+    delegated = api.post("dan", f"/api/v1/tasks/{signer}/delegate", {"user_id": api.users["cid"]})
+    assert delegated.status_code == 200
+    assert api.post("cid", f"/api/v1/tasks/{signer}/approve").json()["status"] == "open"
+    rejected = api.post("dan", f"/api/v1/tasks/{signer}/reject", {"comment": "no"})
+    assert rejected.json()["node_outcome"] == "rejected"
+
+    api.post("tester", TICKETS, {"subject": "two"})
+    [fresh] = api.mine("bob")
+    withdrawn = api.post("tester", f"/api/v1/tasks/{fresh['id']}/withdraw", {"comment": "oops"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["goto"] == "start"
+    assert len(api.mine("bob")) == 1  # the flow ran again from the start: a new task
+    assert api.mine("bob")[0]["id"] != fresh["id"]
