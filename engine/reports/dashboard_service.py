@@ -38,7 +38,7 @@ class DashboardService:
     def __init__(self, runs: CachedRuns, *, workers: int = 8) -> None:
         self._runs = runs
         self._workers = workers
-        self._checked: dict[tuple[Any, ...], bool] = {}
+        self._checked: dict[tuple[Any, ...], tuple[DashboardSpec, dict[str, ReportSpec]]] = {}
         self._lock = threading.Lock()
 
     def load(self, uow: UnitOfWork, *, app: str, key: str) -> DashboardSpec:
@@ -72,29 +72,29 @@ class DashboardService:
     def checked(
         self, uow: UnitOfWork, *, app: str, key: str
     ) -> tuple[DashboardSpec, dict[str, ReportSpec]]:
-        """The dashboard and its reports, checked against the app's forms. The check runs
-        once per version of the dashboard, its reports and the app's forms.
+        """The dashboard and its reports, checked against the app's forms. The check (and
+        the parsing) runs once per version of the app's definitions: one query otherwise.
 
         Raises:
             NotFoundError: `dashboard.not-found`.
             DefinitionError: every problem, with its path in the dashboard (`dashboard.*`).
         """
-        record = self._record(uow, app, key)
-        spec = DashboardSpec.model_validate(record.body)
+        digests = sorted(
+            (d.kind, d.key, d.current_digest)
+            for d in uow.definitions.list_definitions(app=app)
+            if d.kind != DASHBOARD_KIND or d.key == key
+        )
+        memo_key = (app, key, tuple(digests))
+        with self._lock:
+            found = self._checked.get(memo_key)
+        if found is not None:
+            return found
+        spec = DashboardSpec.model_validate(self._record(uow, app, key).body)
         records = self._report_records(uow, app, spec)
         reports = {k: ReportSpec.model_validate(r.body) for k, r in records.items()}
-        forms = {str(r.dataset.form).removeprefix(f"{app}.") for r in reports.values()}
-        fingerprint = (
-            self._runs.registry.form(uow, app=app, key=min(forms)).fingerprint if forms else ""
-        )
-        memo_key = (app, key, record.digest, tuple((k, r.digest) for k, r in records.items()),
-                    fingerprint)  # fmt: skip
-        with self._lock:
-            if memo_key in self._checked:
-                return spec, reports
         self._check(uow, app, spec, reports)
         with self._lock:
-            self._checked[memo_key] = True
+            self._checked[memo_key] = (spec, reports)
             while len(self._checked) > MAX_CHECKED:
                 self._checked.pop(next(iter(self._checked)))
         return spec, reports
