@@ -19,6 +19,7 @@ from engine.storage.form_records import (
 )
 
 WRITABLE_KINDS = (STORED, PARTS, SUBFORM, LINKS)
+_AS_IS = frozenset((str, int, bool, type(None)))
 
 
 def record_to_json(
@@ -35,8 +36,10 @@ def record_to_json(
 
     out: dict[str, Any] = {name: json_value(getattr(record, name)) for name in SYSTEM_FIELDS}
     for key, value in record.values.items():
-        if access is None or not access.is_hidden(key):
-            out[key] = field_json(definition, key, value)
+        if access is not None and access.is_hidden(key):
+            continue
+        # Text, ids and flags are their own JSON: skip the codec lookup (lists read fast).
+        out[key] = value if type(value) in _AS_IS else field_json(definition, key, value)
     return out
 
 

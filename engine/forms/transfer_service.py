@@ -57,6 +57,7 @@ EXPORT_PAGE = 500
 NO_REPORT = "transfer.no-error-report"
 INTERNAL_ERROR = "transfer.internal-error"
 _WRITABLE = ("column", "parts", "subform", "links")
+_JSON_AS_IS = frozenset((str, int, bool))  # clean values whose JSON is themselves (history)
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,7 +515,7 @@ class _Sink:
             (
                 record_id,
                 {
-                    k: [None, field_json(definition, k, v)]
+                    k: [None, v if type(v) in _JSON_AS_IS else field_json(definition, k, v)]
                     for k, v in record.items()
                     if v not in (None, [], "")
                 },

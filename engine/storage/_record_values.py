@@ -109,11 +109,55 @@ def row_values(
     slots: tuple[Slot, ...], row: Mapping[str, Any], computed: Mapping[str, Any]
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for slot in slots:
-        if slot.kind in (STORED, PARTS):
-            values[slot.key] = from_columns(slot, row)
+    for key, column, numbers in _plan(slots):
+        if column is None:
+            slot = numbers
+            values[key] = from_columns(slot, row)
+            continue
+        value = row[column]
+        if numbers is not None and isinstance(value, float | Decimal):
+            value = numbers(value)
+        values[key] = value
     values.update(computed_values(computed, row))
     return values
+
+
+_Step = tuple[str, str | None, Any]
+_PLANS: dict[int, tuple[tuple[Slot, ...], list[_Step]]] = {}
+
+
+def _plan(slots: tuple[Slot, ...]) -> list[_Step]:
+    """How to read each stored slot of a row, worked out once per layout (reads are hot):
+    `(key, column, number reader or None)`, or `(key, None, slot)` for composite fields."""
+    found = _PLANS.get(id(slots))
+    if found is not None and found[0] is slots:
+        return found[1]
+    plan: list[_Step] = []
+    for slot in slots:
+        if slot.kind == STORED:
+            plan.append((slot.key, slot.columns[0], _number_reader(slot)))
+        elif slot.kind == PARTS:
+            plan.append((slot.key, None, slot))
+    if len(_PLANS) > 512:
+        _PLANS.clear()
+    _PLANS[id(slots)] = (slots, plan)  # holding `slots` keeps its id from being reused
+    return plan
+
+
+def _number_reader(slot: Slot) -> Any:
+    """`_number` for one slot: None when the slot's values are never converted."""
+    kind = str(slot.spec.type)
+    if kind == "location":
+        return float
+    if kind == "formula":
+        kind = str(getattr(slot.spec, "result_type", ""))
+    if kind in _NUMERIC_TYPES:
+        return _float_to_decimal
+    return None
+
+
+def _float_to_decimal(value: float | Decimal) -> Decimal:
+    return Decimal(repr(value)) if isinstance(value, float) else value
 
 
 def computed_values(computed: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:

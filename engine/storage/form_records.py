@@ -448,6 +448,23 @@ class FormRecordStore:
             extra[key] = {int(row["id"]): value for row in found}
         return [self._record(row, computed, extra) for row in found]
 
+    def from_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[StoredRecord]:
+        """The records of main-table rows the caller has just read (a list page), as `get_many`
+        would return them: only the lookups, rollups and child rows are queried."""
+        ids = [int(row["id"]) for row in rows]
+        if not ids:
+            return []
+        main = self._layout.main
+        computed = self._computed(self._layout.slots, main, "")
+        full = [dict(row) for row in rows]
+        if computed:
+            query = sa.select(main.c.id, *labelled(computed)).where(main.c.id.in_(ids))
+            found = {row.id: row._mapping for row in self._conn.execute(query)}
+            for row in full:
+                row.update(found.get(int(row["id"]), {}))
+        extra = self._read_children(self._layout.slots, ids)
+        return [self._record(row, computed, extra) for row in full]
+
     def _computed(self, slots: tuple[Slot, ...], table: sa.Table, scope: str) -> dict[str, Any]:
         dialect = self._conn.dialect.name
         return computed_columns(
