@@ -165,7 +165,8 @@ def test_several_errors_in_several_files_are_reported_together(tree: Tree) -> No
             "fields:\n  - {key: a, type: text}\ntitle_field: b\n",
             "forms/device.json": '{"key": "device", "label": "D", "fields": [], "colour": 1}',
             "flows/intake.yaml": "key: intake\nlabel: I\n"
-            "trigger: {type: record_created, form: tickt}\nnodes:\n  - {key: s, type: start}\n",
+            "trigger: {type: record_created, form: tickt}\nnodes:\n  - {key: s, type: start}\n"
+            "  - {key: e, type: end}\nedges:\n  - {from: s, to: e}\n",
             "reports/r.yaml": "key: r\nlabel: R\ndataset: {form: ticket}\nlimit: 0\n",
             "menus/m.yaml": "key: wrong\nlabel: M\nitems: []\n",
         }
@@ -187,6 +188,8 @@ def test_subflow_reference_and_free_json_is_not_a_reference(tree: Tree) -> None:
         "  - {key: s, type: start}\n  - {key: sub, type: subflow, flow: escalate}\n"
         "  - key: hook\n    type: action\n    actions:\n"
         "      - {type: webhook, url: 'https://example.com', payload: {form: anything}}\n"
+        "  - {key: e, type: end}\nedges:\n"
+        "  - {from: s, to: sub}\n  - {from: sub, to: hook}\n  - {from: hook, to: e}\n"
     )
     problems = problems_of(lambda: load_bundle(tree(pack(**{"flows/intake.yaml": flow}))))
     assert located(problems) == {("bundle.unknown-reference", "flows/intake.yaml", "/nodes/1/flow")}

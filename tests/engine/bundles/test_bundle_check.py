@@ -18,12 +18,14 @@ def test_check_reports_counts_and_manifest() -> None:
     report = check_bundle(ROOT / "tests" / "fixtures" / "bundles" / "service_desk")
     assert report.manifest.key == "service_desk"
     assert report.counts == {
+        "calendars": 0,
         "dashboards": 1,
         "flows": 1,
         "forms": 3,
         "menus": 1,
         "reports": 1,
         "roles": 1,
+        "slas": 0,
         "views": 0,
     }
     assert report.total == 8

@@ -201,7 +201,17 @@ def test_not_found(tmp_path: Path) -> None:
 
 
 def test_default_registry_is_lazy_and_complete() -> None:
-    kinds = {"forms", "flows", "reports", "dashboards", "roles", "menus", "views"}
+    kinds = {
+        "forms",
+        "flows",
+        "reports",
+        "dashboards",
+        "roles",
+        "menus",
+        "views",
+        "calendars",
+        "slas",
+    }
     assert set(DEFAULT_KINDS) == kinds
     names = {kind: DEFAULT_KINDS[kind].__name__ for kind in DEFAULT_KINDS}
     assert names == {
@@ -212,6 +222,8 @@ def test_default_registry_is_lazy_and_complete() -> None:
         "roles": "RoleSpec",
         "menus": "MenuSpec",
         "views": "ViewSpec",
+        "calendars": "CalendarSpec",
+        "slas": "SlaSpec",
     }
 
 
