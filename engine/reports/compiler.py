@@ -23,17 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
-
 from engine.errors import DefinitionError, Problem
-from engine.expr import Expression, ExpressionError, parse, references
-from engine.expr.sql import compile_filter, compile_sql
-from engine.forms.listing import BOOLEAN, DATE, DATETIME, ID, NUMBER, TEXT
+from engine.expr import Expression, ExpressionError, ExprType, check, parse, references
+from engine.forms.listing import BOOLEAN, CHOICE, DATE, DATETIME, ID, NUMBER, TEXT, TIME
 from engine.forms.spec import FormSpec
 from engine.labels import label_text
 from engine.reports.dataset import SCALAR_FAMILIES, Column, Dataset, build_dataset
-from engine.reports.dimensions import bucket_rank, bucket_sql, grain_sql, is_temporal, zone_of
+from engine.reports.dimensions import is_temporal, zone_of
 from engine.reports.measures import (
     AGGREGATE_UNSUPPORTED,
     NOT_AGGREGATABLE,
@@ -49,12 +45,11 @@ GRAIN_NOT_DATE = "report.grain-not-date"
 BUCKETS_NOT_NUMBER = "report.buckets-not-number"
 UNKNOWN_KEY = "report.unknown-key"
 DUPLICATE_KEY = "report.duplicate-key"
-Sql = ColumnElement[Any]
 _CHECK_CLOCK = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
-class _Expr:
+class ReportExpr:
     """A parsed expression with the dataset columns its names resolve to."""
 
     expression: Expression
@@ -67,30 +62,9 @@ class CompiledDimension:
     key: str
     column: ResultColumn
     source: Column | None  # a field dimension
-    expr: _Expr | None  # an expression dimension
+    expr: ReportExpr | None  # an expression dimension
     grain: str | None
     buckets: tuple[float, ...]
-
-    def row_sql(self, dialect: str, zone: ZoneInfo, now: datetime) -> Sql:
-        """The dimension's value per row."""
-        if self.expr is not None:
-            return expression_sql(self.expr, dialect, now, zone)
-        assert self.source is not None
-        value = self.source.sql
-        if self.grain is not None:
-            value = sa.type_coerce(
-                grain_sql(value, self.source.family, self.grain, dialect=dialect, zone=zone),
-                sa.Date(),
-            )
-        elif self.buckets:
-            value = bucket_sql(value, self.buckets)
-        return value
-
-    def rank_sql(self) -> Sql | None:
-        """Sort key of a bucket dimension (its labels do not sort as the buckets do)."""
-        if not self.buckets or self.source is None:
-            return None
-        return bucket_rank(self.source.sql, self.buckets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +73,9 @@ class CompiledMeasure:
     column: ResultColumn
     aggregate: str | None
     source: Column | None  # the aggregated field (None: count rows)
-    filter: _Expr | None  # conditional aggregate
+    filter: ReportExpr | None  # conditional aggregate
     expr: Expression | None  # calculated over other measures
-    value: _Expr | None = None  # a per-row expression aggregated instead of a field
+    value: ReportExpr | None = None  # a per-row expression aggregated instead of a field
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +90,7 @@ class CompiledReport:
     dataset: Dataset
     dimensions: tuple[CompiledDimension, ...]
     measures: tuple[CompiledMeasure, ...]
-    where: tuple[_Expr, ...]
+    where: tuple[ReportExpr, ...]
     having: tuple[Expression, ...]
     columns: tuple[ResultColumn, ...]
 
@@ -142,7 +116,7 @@ class CompiledReport:
         return bool(self.measures)
 
 
-def _reads(column: Column | None, expr: _Expr | None) -> set[tuple[str, str]]:
+def _reads(column: Column | None, expr: ReportExpr | None) -> set[tuple[str, str]]:
     found = set(column.reads) if column is not None else set()
     if expr is not None:
         for item in expr.columns.values():
@@ -237,38 +211,11 @@ def _parsed(text: str, where: str) -> Expression:
         raise _problem(BAD_EXPR, where, f"{err.code}: {err}") from err
 
 
-def _expr(dataset: Dataset, text: str, where: str) -> _Expr:
+def _expr(dataset: Dataset, text: str, where: str) -> ReportExpr:
     expression = _parsed(text, where)
     names = sorted(n for n in references(expression) if not n.startswith("$"))
     columns = {name: dataset.resolve(name, where=where) for name in names}
-    return _Expr(expression, columns, where)
-
-
-def _expression_columns(item: _Expr) -> dict[str, Sql]:
-    columns: dict[str, Sql] = {}
-    for name, column in item.columns.items():
-        sql = column.sql
-        if column.family == DATETIME:  # the expression compiler reads types from columns
-            sql = sa.type_coerce(sql, sa.DateTime(timezone=True))
-        columns[name] = sql
-    return columns
-
-
-def expression_sql(item: _Expr, dialect: str, now: datetime, zone: ZoneInfo) -> Sql:
-    try:
-        columns = _expression_columns(item)
-        return compile_sql(item.expression, columns, dialect=dialect, now=now, timezone=zone)
-    except ExpressionError as err:
-        raise _problem(BAD_EXPR, item.where, f"{err.code}: {err}") from err
-
-
-def condition_sql(item: _Expr, dialect: str, now: datetime, zone: ZoneInfo) -> Sql:
-    """A filter expression as a WHERE condition."""
-    try:
-        columns = _expression_columns(item)
-        return compile_filter(item.expression, columns, dialect=dialect, now=now, timezone=zone)
-    except ExpressionError as err:
-        raise _problem(BAD_EXPR, item.where, f"{err.code}: {err}") from err
+    return ReportExpr(expression, columns, where)
 
 
 def _dimension(dataset: Dataset, spec: Dimension, index: int) -> CompiledDimension:
@@ -344,12 +291,11 @@ def _check_outer(compiled: CompiledReport, problems: list[Problem]) -> None:
         problems.extend(err.problems)
 
 
-def _expression_type(item: _Expr) -> ColumnType:
-    from engine.expr.sql import type_of
-
+def _expression_type(item: ReportExpr) -> ColumnType:
+    catalog = {name: _EXPR_TYPES.get(column.family, ExprType.ANY)
+               for name, column in item.columns.items()}  # fmt: skip
     try:
-        kind = type_of(compile_sql(item.expression, _expression_columns(item), dialect="sqlite",
-                                   now=_CHECK_CLOCK))  # fmt: skip
+        kind = check(item.expression, catalog)
     except ExpressionError as err:
         raise _problem(BAD_EXPR, item.where, f"{err.code}: {err}") from err
     return {"number": "number", "boolean": "boolean", "date": "date", "datetime": "datetime"}.get(
@@ -357,6 +303,9 @@ def _expression_type(item: _Expr) -> ColumnType:
     )  # type: ignore[return-value]
 
 
+_EXPR_TYPES = {TEXT: ExprType.TEXT, CHOICE: ExprType.TEXT, NUMBER: ExprType.NUMBER,
+               DATE: ExprType.DATE, DATETIME: ExprType.DATETIME, TIME: ExprType.TIME,
+               BOOLEAN: ExprType.BOOLEAN, ID: ExprType.NUMBER}  # fmt: skip
 _TYPE_FAMILIES = {"number": NUMBER, "date": DATE, "datetime": DATETIME, "boolean": BOOLEAN}
 
 
@@ -384,5 +333,5 @@ __all__ = [
     "CompiledMeasure",
     "CompiledReport",
     "compile_report",
-    "condition_sql",
+    "ReportExpr",
 ]

@@ -26,6 +26,7 @@ from engine.reports.measures import (
     ranked_inputs,
 )
 from engine.reports.query import drill_condition
+from engine.reports.rows import condition_sql, dimension_rank, dimension_sql, expression_sql
 
 if TYPE_CHECKING:
     from engine.reports.compiler import CompiledReport
@@ -50,21 +51,19 @@ def build_statement(
     `join_conditions` into the ON clause of the named join (a joined form's scope), `drill`
     keeps the rows whose dimension (by key) has the given value. `limit` overrides the spec's.
     """
-    from engine.reports.compiler import condition_sql
-
     dataset = dataset or compiled.dataset
     dialect, zone = compiled.dialect, compiled.zone
     base = dataset.base.table
     where: list[Sql] = [] if dataset.include_deleted else [base.c.deleted_at.is_(None)]
     where += [condition_sql(item, dialect, now, zone) for item in compiled.where]
     where += list(conditions)
-    dims = {d.key: d.row_sql(dialect, zone, now) for d in compiled.dimensions}
+    dims = {d.key: dimension_sql(d, dialect, zone, now) for d in compiled.dimensions}
     for key, value in (drill or {}).items():
         where.append(drill_condition(dims[key], value))
     selected: list[Sql] = []
     for index, dimension in enumerate(compiled.dimensions):
         selected.append(dims[dimension.key].label(f"d{index}"))
-        rank = dimension.rank_sql()
+        rank = dimension_rank(dimension)
         if rank is not None:
             selected.append(rank.label(f"r{index}"))
     for index, measure in enumerate(compiled.measures):
@@ -88,8 +87,6 @@ def build_statement(
 
 
 def _measure_input(measure: Any, dialect: str, now: datetime, zone: Any) -> Sql | None:
-    from engine.reports.compiler import condition_sql, expression_sql
-
     if measure.aggregate is None:
         return None
     value: Sql | None = measure.source.sql if measure.source is not None else None
