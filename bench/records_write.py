@@ -160,9 +160,7 @@ def _http_rates(url: str, tmp: Path, n: int, payload: dict[str, Any]) -> tuple[f
             command = [sys.executable, __file__, "--serve", kind, "--db", url, "--port", str(port)]
             servers.append(subprocess.Popen([*command, "--data-dir", str(tmp)]))
             headers = admin_headers(url) if kind == "app" else {}
-            client = httpx.Client(
-                base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers
-            )
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers)
             clients.append(client)
             _wait(client, "/api/v1/health" if kind == "app" else "/health")
             path = f"/api/v1/apps/{APP}/forms/ticket/records" if kind == "app" else "/bare"
@@ -186,7 +184,7 @@ def _poster(client: httpx.Client, path: str, payload: dict[str, Any]) -> Callabl
 
 
 def _wait(client: httpx.Client, path: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a loaded host takes long to import the app
     while time.monotonic() < deadline:
         try:
             if client.get(path).status_code == 200:
