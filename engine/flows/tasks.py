@@ -156,7 +156,7 @@ def cancel_group(
     conn: sa.Connection, group: TaskGroup, *, reason: str, now: datetime, actor_id: int | None
 ) -> None:
     for task_id in cancel_tasks(conn, group.id, now=now):
-        cancel_timeout(conn, task_id)
+        cancel_timeout(conn, group, task_id)
     close_group(conn, group.id, status="cancelled", outcome=None, now=now)
     log_action(
         conn,
@@ -214,7 +214,7 @@ def finish_group(
     """Close the node with `outcome`, cancel what is left of it, and resume its token."""
     conn = uow.conn
     for task_id in cancel_tasks(conn, group.id, now=now):
-        cancel_timeout(conn, task_id)
+        cancel_timeout(conn, group, task_id)
     close_group(conn, group.id, status="done", outcome=outcome, now=now)
     detail: dict[str, Any] = {"node": group.node_key, "outcome": outcome}
     if goto is not None:

@@ -40,7 +40,10 @@ def timeout_key(task_id: int) -> str:
     return f"task-timeout:{task_id}"
 
 
-def cancel_timeout(conn: sa.Connection, task_id: int) -> None:
+def cancel_timeout(conn: sa.Connection, group: TaskGroup, task_id: int) -> None:
+    """Cancel the task's queued timeout job (nodes without a timeout have none)."""
+    if group.node.timeout is None:
+        return
     from engine.jobs.queue import cancel
 
     cancel(conn, key=timeout_key(task_id))

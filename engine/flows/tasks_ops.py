@@ -121,7 +121,7 @@ def decide_task(
     update_task(
         conn, task, status="done", outcome=outcome, completed_at=ctx.now, completed_by=ctx.actor_id
     )
-    cancel_timeout(conn, task.id)
+    cancel_timeout(conn, group, task.id)
     _log(ctx, locked, outcome if approve else "rejected", info)
     tasks = _after_decision(ctx, locked, approved=approve)
     return settle_group(

@@ -46,6 +46,7 @@ from engine.flows.tasks_ops import (
 from engine.flows.tasks_store import (
     ALREADY_DONE,
     candidates_of,
+    get_task,
     group_tasks,
     log_action,
     open_groups,
@@ -384,8 +385,6 @@ def _result(
     node_outcome: TaskOutcome | None,
     extra: Mapping[str, Any] | None = None,
 ) -> TaskResult:
-    from engine.flows.tasks_store import get_task
-
     task = get_task(ctx.uow.conn, task_id)
     return TaskResult(task_id, task.status, task.outcome, node_outcome, dict(extra or {}))
 

@@ -185,14 +185,13 @@ def close_group(
 def cancel_tasks(conn: sa.Connection, group_id: int, *, now: datetime) -> list[int]:
     """Cancel every task of the group still open or waiting; returns their ids."""
     where = (flow_tasks.c.group_id == group_id, flow_tasks.c.status.in_(("open", "waiting")))
-    ids = list(conn.execute(sa.select(flow_tasks.c.id).where(*where)).scalars())
-    if ids:
-        conn.execute(
-            flow_tasks.update()
-            .where(*where)
-            .values(status="cancelled", completed_at=now, version=flow_tasks.c.version + 1)
-        )
-    return ids
+    statement = (
+        flow_tasks.update()
+        .where(*where)
+        .values(status="cancelled", completed_at=now, version=flow_tasks.c.version + 1)
+        .returning(flow_tasks.c.id)
+    )
+    return sorted(conn.execute(statement).scalars())
 
 
 def candidates_of(conn: sa.Connection, task_id: int) -> list[int]:
