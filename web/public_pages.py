@@ -23,7 +23,7 @@ from api.routes.public import (
     read_limited,
 )
 from engine.errors import NotFoundError, SubmissionError
-from engine.public import PublicLinkSpec, RateLimited
+from engine.public import RateLimited
 from engine.public.views import public_form, tracked_view
 
 _MESSAGES = {
@@ -81,8 +81,7 @@ def mount_public_pages(app: FastAPI, templates: Jinja2Templates) -> None:
     async def public_form_post(token: str, request: Request) -> Response:
         service = get_public_service(request)
         try:
-            link, _definition = await run_in_threadpool(service.open_link, token=token)
-            limit = PublicLinkSpec.model_validate(link.options).limits.max_body_bytes
+            limit = await run_in_threadpool(service.body_limit, token=token)
             sent = _form_values(await read_limited(request, limit))
             submitted = await run_in_threadpool(
                 service.submit,

@@ -136,8 +136,7 @@ def public_form_schema(token: str, request: Request) -> dict[str, Any]:
 async def submit_public_form(token: str, request: Request) -> SubmittedOut:
     """Submit a JSON object of the link's fields; the answer holds the tracking link."""
     service = get_public_service(request)
-    link, _definition = await run_in_threadpool(service.open_link, token=token)
-    limit = PublicLinkSpec.model_validate(link.options).limits.max_body_bytes
+    limit = await run_in_threadpool(service.body_limit, token=token)
     data = _json_object(await read_limited(request, limit))
     submitted = await run_in_threadpool(
         service.submit,

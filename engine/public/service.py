@@ -31,6 +31,7 @@ from engine.public.errors import (
 )
 from engine.public.spec import LimitsSpec, PublicLinkSpec
 from engine.registry import DefinitionRegistry, FormDefinition
+from engine.storage.form_records import FormRecordStore
 from engine.storage.sqltypes import utc_now
 from engine.storage.uow import UnitOfWork
 
@@ -139,16 +140,106 @@ class PublicLinkService:
     def open_link(self, *, token: str) -> tuple[PublicLink, FormDefinition]:
         """The open link of `token` and its form; 404 when unknown, disabled or expired."""
         with UnitOfWork(self._db, clock=self._clock) as uow:
-            link = LinkStore(uow.conn, now=self._clock()).find(token=token[:64])
+            link = self._open(uow, token)
+            return link, self._registry.form(uow, app=link.app, key=link.form)
+
+    def body_limit(self, *, token: str) -> int:
+        """The most bytes a submission to the open link of `token` may have."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            link = self._open(uow, token)
+        return PublicLinkSpec.model_validate(link.options).limits.max_body_bytes
+
+    def prefill(self, link: PublicLink, params: Mapping[str, str]) -> Prefilled:
+        """The values `link` fills from its fixed values, the query and its lookup."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            return self._prefill(uow, link, PublicLinkSpec.model_validate(link.options), params)
+
+    def submit(
+        self, *, token: str, params: Mapping[str, str], data: Mapping[str, Any], client: str
+    ) -> Submitted:
+        """Rate-limit, check and store one submission; its record and tracking token commit
+        together. Only the link's typed fields are accepted; read-only prefills win."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            link = self._open(uow, token)
+            spec = PublicLinkSpec.model_validate(link.options)
+            self._count(uow, link, spec.limits, client)
+            refused = sorted(set(data) - set(spec.fields))
+            if refused:
+                message = "this link does not accept the field"
+                errors = [FieldError(key, FIELD_NOT_ALLOWED, message) for key in refused]
+                raise SubmissionError(errors)
+            filled = self._prefill(uow, link, spec, params)
+            values = {k: v for k, v in data.items() if k not in filled.readonly}
+            values = {**filled.values, **values}
+            values |= {k: filled.values[k] for k in filled.readonly if k in filled.values}
+            writer = self._records.writer(uow, source="api", depth=0)
+            record = writer.create(link.app, link.form, values, actor=None)
+            tracking = secrets.token_urlsafe(24)  # 192 bits
+            TrackingStore(uow.conn, now=self._clock()).insert(
+                token_hash=token_hash(tracking), link_id=link.id, record_id=record.id
+            )
+            uow.commit()
+        return Submitted(record.id, tracking)
+
+    def track(self, *, token: str, client: str) -> Tracked:
+        """The trackable fields of the record `token` was issued for; 404 for anything else."""
+        gone = NotFoundError("no such tracking link", code=TRACKING_NOT_FOUND)
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            now = self._clock()
+            rate.hit(
+                uow.conn,
+                bucket=f"track:{client}",
+                limit=TRACK_PER_CLIENT,
+                window_seconds=60,
+                now=now,
+            )
+            uow.commit()
+            row = TrackingStore(uow.conn, now=now).find(token_hash=token_hash(token))
+            if row is None:
+                raise gone
+            link = LinkStore(uow.conn, now=now).get(link_id=row.link_id)
+            definition = self._registry.form(uow, app=link.app, key=link.form)
+            try:
+                record = self._store(uow, definition).get(record_id=row.record_id)
+            except NotFoundError as err:  # deleted since: the request is gone for the submitter
+                raise gone from err
+        trackable = PublicLinkSpec.model_validate(link.options).trackable
+        values = {key: field_json(definition, key, record.values.get(key)) for key in trackable}
+        return Tracked(link, definition, record.created_at, values)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _open(self, uow: UnitOfWork, token: str) -> PublicLink:
+        link = LinkStore(uow.conn, now=self._clock()).find(token=token[:64])
         if link is None:
             raise NotFoundError("no such public link", code=LINK_NOT_FOUND)
         if not link.is_open(self._clock()):
             raise NotFoundError("this public link is closed", code=LINK_CLOSED)
-        return link, self._records.definition(app=link.app, form=link.form)
+        return link
 
-    def prefill(self, link: PublicLink, params: Mapping[str, str]) -> Prefilled:
-        """The values `link` fills from its fixed values, the query and its lookup."""
-        spec = PublicLinkSpec.model_validate(link.options)
+    def _store(self, uow: UnitOfWork, definition: FormDefinition) -> FormRecordStore:
+        return FormRecordStore(uow.conn, layout=self._records.layout(definition), clock=self._clock)
+
+    def _count(self, uow: UnitOfWork, link: PublicLink, limits: LimitsSpec, client: str) -> None:
+        now = self._clock()
+        try:
+            for bucket, limit in (
+                (f"submit:{link.id}:{client}", limits.per_client),
+                (f"link:{link.id}", limits.per_link),
+            ):
+                rate.hit(
+                    uow.conn,
+                    bucket=bucket,
+                    limit=limit,
+                    window_seconds=limits.window_seconds,
+                    now=now,
+                )
+        finally:
+            uow.commit()  # refused hits count too
+
+    def _prefill(
+        self, uow: UnitOfWork, link: PublicLink, spec: PublicLinkSpec, params: Mapping[str, str]
+    ) -> Prefilled:
         values: dict[str, Any] = {}
         for key, prefill in spec.prefill.items():
             value = prefill.value if prefill.param is None else params.get(prefill.param)
@@ -157,114 +248,32 @@ class PublicLinkService:
         readonly = {k for k, p in spec.prefill.items() if p.readonly}
         display: dict[str, str] = {}
         if spec.lookup is not None and params.get(spec.lookup.param):
-            found, title = self._lookup(link, spec, params[spec.lookup.param])
+            found, title = self._lookup(uow, link, spec, params[spec.lookup.param])
             values |= found
             readonly |= set(found)
             display[spec.lookup.relation] = title
         return Prefilled(values, frozenset(readonly), display)
 
-    def submit(
-        self, *, token: str, params: Mapping[str, str], data: Mapping[str, Any], client: str
-    ) -> Submitted:
-        """Rate-limit, check and store one submission; its record and tracking token commit
-        together. Only the link's typed fields are accepted; read-only prefills win."""
-        link, _definition = self.open_link(token=token)
-        limits = PublicLinkSpec.model_validate(link.options).limits
-        self._count(link, limits, client)
-        spec = PublicLinkSpec.model_validate(link.options)
-        refused = sorted(set(data) - set(spec.fields))
-        if refused:
-            message = "this link does not accept the field"
-            raise SubmissionError([FieldError(key, FIELD_NOT_ALLOWED, message) for key in refused])
-        filled = self.prefill(link, params)
-        typed = {k: v for k, v in data.items() if k not in filled.readonly}
-        values = {
-            **filled.values,
-            **typed,
-            **{k: filled.values[k] for k in filled.readonly if k in filled.values},
-        }
-        tracking = secrets.token_urlsafe(24)  # 192 bits
-        with self._db.connect() as conn, conn.begin():
-            records = RecordService(
-                db=conn, registry=self._registry, clock=self._clock, listeners=self._listeners
-            )
-            created = records.create(app=link.app, form=link.form, data=values, actor=None)
-            TrackingStore(conn, now=self._clock()).insert(
-                token_hash=token_hash(tracking), link_id=link.id, record_id=created.record.id
-            )
-        return Submitted(created.record.id, tracking)
-
-    def track(self, *, token: str, client: str) -> Tracked:
-        """The trackable fields of the record `token` was issued for; 404 for anything else."""
-        with UnitOfWork(self._db, clock=self._clock) as uow:
-            rate.hit(
-                uow.conn,
-                bucket=f"track:{client}",
-                limit=TRACK_PER_CLIENT,
-                window_seconds=60,
-                now=self._clock(),
-            )
-            uow.commit()
-            row = TrackingStore(uow.conn, now=self._clock()).find(token_hash=token_hash(token))
-            link = (
-                None
-                if row is None
-                else LinkStore(uow.conn, now=self._clock()).get(link_id=row.link_id)
-            )
-        if row is None or link is None:
-            raise NotFoundError("no such tracking link", code=TRACKING_NOT_FOUND)
-        try:
-            result = self._records.get(app=link.app, form=link.form, record_id=row.record_id)
-        except NotFoundError as err:  # deleted since: the request is gone for the submitter
-            raise NotFoundError("no such tracking link", code=TRACKING_NOT_FOUND) from err
-        trackable = PublicLinkSpec.model_validate(link.options).trackable
-        record = result.record
-        values = {
-            key: field_json(result.definition, key, record.values.get(key)) for key in trackable
-        }
-        return Tracked(link, result.definition, record.created_at, values)
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    def _count(self, link: PublicLink, limits: LimitsSpec, client: str) -> None:
-        now = self._clock()
-        with UnitOfWork(self._db, clock=self._clock) as uow:
-            for bucket, limit in (
-                (f"submit:{link.id}:{client}", limits.per_client),
-                (f"link:{link.id}", limits.per_link),
-            ):
-                try:
-                    rate.hit(
-                        uow.conn,
-                        bucket=bucket,
-                        limit=limit,
-                        window_seconds=limits.window_seconds,
-                        now=now,
-                    )
-                finally:
-                    uow.commit()  # refused hits count too
-
     def _lookup(
-        self, link: PublicLink, spec: PublicLinkSpec, value: str
+        self, uow: UnitOfWork, link: PublicLink, spec: PublicLinkSpec, value: str
     ) -> tuple[dict[str, Any], str]:
         lookup = spec.lookup
         assert lookup is not None  # the caller checked
-        definition = self._records.definition(app=link.app, form=link.form)
+        definition = self._registry.form(uow, app=link.app, key=link.form)
         target_key = str(definition.compiled.fields[lookup.relation].form)  # type: ignore[union-attr]
-        target = self._records.definition(app=link.app, form=target_key)
-        layout = self._records.layout(target)
-        slot = layout.slot(lookup.by)
+        target = self._registry.form(uow, app=link.app, key=target_key)
+        store = self._store(uow, target)
+        slot = store.layout.slot(lookup.by)
         assert slot is not None and slot.columns  # check_link accepted only stored text fields
-        column = layout.main.c[slot.columns[0]]
-        with self._db.connect() as conn:
-            found = conn.execute(
-                sa.select(layout.main.c.id)
-                .where(column == value[:500], layout.main.c.deleted_at.is_(None))
-                .limit(1)
-            ).scalar()
+        main = store.layout.main
+        found = uow.conn.execute(
+            sa.select(main.c.id)
+            .where(main.c[slot.columns[0]] == value[:500], main.c.deleted_at.is_(None))
+            .limit(1)
+        ).scalar()
         if found is None:
             raise NotFoundError("nothing matches this code", code=LOOKUP_NOT_FOUND)
-        record = self._records.get(app=link.app, form=target_key, record_id=int(found)).record
+        record = store.get(record_id=int(found))
         values: dict[str, Any] = {lookup.relation: int(found)}
         for key, source in lookup.copy_fields.items():
             values[key] = field_json(target, source, record.values.get(source))
