@@ -60,10 +60,12 @@ def connect(url: str) -> sa.Engine:
     return create_database_engine(url, connect_args={"options": f"-csearch_path={SCHEMA}"})
 
 
+INSERT_EFFECT = EFFECTS.insert()
+
+
 def fire(ctx: JobContext) -> None:
-    ctx.uow.conn.execute(
-        EFFECTS.insert().values(job_id=ctx.job_id, worker=ctx.worker, fired_at=utc_now())
-    )
+    row = {"job_id": ctx.job_id, "worker": ctx.worker, "fired_at": utc_now()}
+    ctx.uow.conn.execute(INSERT_EFFECT, row)
 
 
 def worker_process(url: str, concurrency: int) -> None:
@@ -203,9 +205,8 @@ def baseline(db: sa.Engine, threads: int, per_thread: int) -> float:
         with db.connect() as conn:
             for _ in range(per_thread):
                 with conn.begin():
-                    conn.execute(
-                        EFFECTS.insert().values(job_id=index, worker="bare", fired_at=utc_now())
-                    )
+                    row = {"job_id": index, "worker": "bare", "fired_at": utc_now()}
+                    conn.execute(INSERT_EFFECT, row)
 
     pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     started = time.perf_counter()

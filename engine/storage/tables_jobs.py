@@ -14,6 +14,9 @@ JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 # queued or running, enqueueing the key again is a no-op (enforced by this partial index).
 ACTIVE_JOB_STATUSES = ("queued", "running")
 _ACTIVE_KEY = sa.text("status IN ('queued', 'running') AND key IS NOT NULL")
+_QUEUED = sa.text("status = 'queued'")
+_RUNNING = sa.text("status = 'running'")
+_FAILED = sa.text("status = 'failed'")
 
 job_queue = sa.Table(
     "job_queue",
@@ -34,8 +37,22 @@ job_queue = sa.Table(
     sa.Column("finished_at", UtcDateTime(), nullable=True),
     sa.CheckConstraint(sa.column("status").in_(JOB_STATUSES), name="status"),
     sa.CheckConstraint(sa.column("max_attempts") >= 1, name="max_attempts"),
-    # claiming scans queued jobs by due time; the reaper scans running jobs by lease
-    sa.Index("ix_job_queue_status_due_at", "status", "due_at"),
+    # Claiming scans queued jobs by due time, the reaper running jobs by lease. Partial indexes
+    # stay small, and a job moving on to running and done adds no entries to them.
+    sa.Index(
+        "ix_job_queue_due_at_id",
+        "due_at",
+        "id",
+        sqlite_where=_QUEUED,
+        postgresql_where=_QUEUED,
+    ),
+    sa.Index(
+        "ix_job_queue_lease_until",
+        "lease_until",
+        sqlite_where=_RUNNING,
+        postgresql_where=_RUNNING,
+    ),
+    sa.Index("ix_job_queue_failed_id", "id", sqlite_where=_FAILED, postgresql_where=_FAILED),
     sa.Index(
         "uq_job_queue_active_key",
         "key",

@@ -21,6 +21,9 @@ depends_on: str | Sequence[str] | None = None
 _JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _ACTIVE_KEY = sa.text("status IN ('queued', 'running') AND key IS NOT NULL")
+_QUEUED = sa.text("status = 'queued'")
+_RUNNING = sa.text("status = 'running'")
+_FAILED = sa.text("status = 'failed'")
 
 
 def upgrade() -> None:
@@ -47,7 +50,27 @@ def upgrade() -> None:
         sa.CheckConstraint("max_attempts >= 1", name=op.f("ck_job_queue_max_attempts")),
         sa.PrimaryKeyConstraint("id", name="pk_job_queue"),
     )
-    op.create_index("ix_job_queue_status_due_at", "job_queue", ["status", "due_at"])
+    op.create_index(
+        "ix_job_queue_due_at_id",
+        "job_queue",
+        ["due_at", "id"],
+        sqlite_where=_QUEUED,
+        postgresql_where=_QUEUED,
+    )
+    op.create_index(
+        "ix_job_queue_lease_until",
+        "job_queue",
+        ["lease_until"],
+        sqlite_where=_RUNNING,
+        postgresql_where=_RUNNING,
+    )
+    op.create_index(
+        "ix_job_queue_failed_id",
+        "job_queue",
+        ["id"],
+        sqlite_where=_FAILED,
+        postgresql_where=_FAILED,
+    )
     op.create_index(
         "uq_job_queue_active_key",
         "job_queue",
@@ -101,5 +124,7 @@ def downgrade() -> None:
     op.drop_index("ix_outbox_notifications_user_id_read_at", table_name="outbox_notifications")
     op.drop_table("outbox_notifications")
     op.drop_index("uq_job_queue_active_key", table_name="job_queue")
-    op.drop_index("ix_job_queue_status_due_at", table_name="job_queue")
+    op.drop_index("ix_job_queue_failed_id", table_name="job_queue")
+    op.drop_index("ix_job_queue_lease_until", table_name="job_queue")
+    op.drop_index("ix_job_queue_due_at_id", table_name="job_queue")
     op.drop_table("job_queue")
