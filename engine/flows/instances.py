@@ -84,8 +84,9 @@ class FlowStore:
         depth: int = 0,
         parent_token_id: int | None = None,
         variables: Mapping[str, Any] | None = None,
-    ) -> int:
-        values = {
+    ) -> InstanceRow:
+        """Insert a running instance (not locked: nobody else can see it before commit)."""
+        values: dict[str, Any] = {
             "app": app,
             "flow": flow,
             "version": version,
@@ -102,7 +103,13 @@ class FlowStore:
         result = self._conn.execute(
             sa.insert(flow_instances).values(values).returning(flow_instances.c.id)
         )
-        return int(result.scalar_one())
+        return InstanceRow(
+            id=int(result.scalar_one()),
+            error_code=None,
+            error_detail=None,
+            ended_at=None,
+            **values,
+        )
 
     def instance(self, instance_id: int, *, lock: bool = False) -> InstanceRow:
         """The instance; `lock` holds its row until commit, so steps on it run one at a time."""

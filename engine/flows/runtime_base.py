@@ -61,6 +61,7 @@ class StepBase:
         self.env = env or environment()
         self.store = FlowStore(uow.conn)
         self._running: set[int] = set()
+        self._depth = 0  # nesting of guarded steps (sub-flows start inside a step)
         self._known: dict[tuple[str, str, int], StoredRecord] = {}  # records as last seen
 
     def _add_business(self, app: str, calendar_key: str, span: timedelta) -> datetime:

@@ -70,7 +70,7 @@ class Stepper(StepBase):
         version = self.env.flow(self.uow, app=app, key=flow)
         if record is not None and version.form is not None:
             self._known[(app, version.form, record.id)] = record
-        instance_id = self.store.create_instance(
+        instance = self.store.create_instance(
             app=app,
             flow=flow,
             version=version.version,
@@ -83,9 +83,12 @@ class Stepper(StepBase):
             variables=variables,
         )
         detail = {"version": version.version, "trigger": trigger, "record_id": record_id}
-        self._history(instance_id, None, "started", detail, actor_id=initiator_id)
-        self._guarded(instance_id, {"op": "start"}, self._begin)
-        return instance_id
+        self._history(instance.id, None, "started", detail, actor_id=initiator_id)
+        run = Run(instance=instance, flow=version.compiled)
+        self._guarded(instance.id, {"op": "start"}, self._begin, run)
+        if self._depth == 0:
+            self.store.flush_history()  # "started" when the step failed before writing
+        return instance.id
 
     def resume(self, token_id: int, *, outcome: str, goto: str | None = None) -> None:
         """A user task's tasks are done: move its token on (or to `goto`)."""
@@ -176,28 +179,37 @@ class Stepper(StepBase):
     # --- the run --------------------------------------------------------------------------------
 
     def _guarded(
-        self, instance_id: int, retry: Mapping[str, Any], body: Callable[[Run], None]
+        self,
+        instance_id: int,
+        retry: Mapping[str, Any],
+        body: Callable[[Run], None],
+        run: Run | None = None,
     ) -> None:
-        self.store.flush_history()  # steps before this one survive its rollback
+        # History rows are buffered and written once, by the outermost step: a nested step
+        # (a sub-flow started inside a step) that fails drops only the rows it added.
+        keep = self.store.pending_history
         savepoint = self.uow.conn.begin_nested()
-        run: Run | None = None
+        self._depth += 1
         try:
-            run = self._open_run(instance_id)
+            run = run or self._open_run(instance_id)
             self._running.add(instance_id)
             body(run)
             self._finish_if_done(run)
-            self.store.flush_history()
+            if self._depth == 1:
+                self.store.flush_history()
         except ConflictError:
             savepoint.rollback()
-            self.store.discard_history(0)
+            self.store.discard_history(keep)
             raise
         except EngineError as err:
             savepoint.rollback()
-            self.store.discard_history(0)
+            self.store.discard_history(keep)
             self._fail(instance_id, err, retry, None if run is None else run.node)
-            self.store.flush_history()
+            if self._depth == 1:
+                self.store.flush_history()
             return
         finally:
+            self._depth -= 1
             self._running.discard(instance_id)
         savepoint.commit()
         self._notify_parent(run)
