@@ -18,13 +18,14 @@ runner calls per request.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.errors import DefinitionError, Problem
 from engine.expr import Expression, ExpressionError, ExprType, check, parse, references
+from engine.expr.nodes import Call, Ref
 from engine.forms.listing import BOOLEAN, CHOICE, DATE, DATETIME, ID, NUMBER, TEXT, TIME
 from engine.forms.spec import FormSpec
 from engine.labels import label_text
@@ -93,6 +94,9 @@ class CompiledReport:
     where: tuple[ReportExpr, ...]
     having: tuple[Expression, ...]
     columns: tuple[ResultColumn, ...]
+    clock_free: bool = False  # no expression reads NOW() or TODAY()
+    # Statements built for requests without conditions, by limit (see runner._prepare).
+    statements: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def forms(self) -> frozenset[str]:
@@ -171,11 +175,39 @@ def compile_report(
         where=tuple(where),
         having=tuple(having),
         columns=tuple(d.column for d in dimensions) + tuple(m.column for m in measures),
+        clock_free=not any(_reads_clock(e) for e in _expressions(dimensions, measures, where)),
     )
     _check_outer(compiled, problems)
     if problems:
         raise DefinitionError(problems)
     return compiled
+
+
+def _expressions(
+    dimensions: Sequence[CompiledDimension],
+    measures: Sequence[CompiledMeasure],
+    where: Sequence[ReportExpr],
+) -> list[Expression]:
+    found = [d.expr.expression for d in dimensions if d.expr is not None]
+    for measure in measures:
+        found += [x.expression for x in (measure.filter, measure.value) if x is not None]
+    return found + [x.expression for x in where]
+
+
+def _reads_clock(expression: Expression) -> bool:
+    stack: list[Any] = [expression.root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Call) and node.name in ("NOW", "TODAY"):
+            return True
+        if isinstance(node, Ref) and node.name in ("$now", "$today"):
+            return True
+        for value in (getattr(node, name) for name in getattr(node, "__slots__", ())):
+            if isinstance(value, tuple):
+                stack.extend(value)
+            elif hasattr(value, "__slots__") and not isinstance(value, str):
+                stack.append(value)
+    return False
 
 
 def _collect(

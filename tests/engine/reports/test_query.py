@@ -421,3 +421,29 @@ def test_request_filter_through_a_relation_checks_that_form(
         "ON c.id = t.customer WHERE c.tier = 'vip'",
     )
     assert vip == expected
+
+
+def test_statements_without_request_conditions_are_reused(
+    db: sa.Connection, aftersales_data: sa.Engine, forms: Any
+) -> None:
+    plain = _compiled(
+        aftersales_data,
+        forms,
+        dimensions=[{"key": "p", "field": "priority"}],
+        measures=[{"key": "n", "aggregate": "count"}],
+    )
+    first = run_report(db, plain, actor=None, now=NOW)
+    assert plain.clock_free and len(plain.statements) == 1
+    assert run_report(db, plain, actor=None, now=NOW + timedelta(days=1)) == first
+    filtered = [FilterClause("priority", "eq", "high")]
+    assert len(run_report(db, plain, actor=None, now=NOW, extra_filters=filtered).rows) == 1
+    assert len(plain.statements) == 1
+    aging = _compiled(
+        aftersales_data,
+        forms,
+        dimensions=[{"key": "old", "expr": 'DATEDIF(created_at, NOW(), "day") > 30'}],
+        measures=[{"key": "n", "aggregate": "count"}],
+    )
+    now_rows = run_report(db, aging, actor=None, now=datetime(2025, 1, 2, tzinfo=UTC)).rows
+    later_rows = run_report(db, aging, actor=None, now=NOW).rows
+    assert not aging.clock_free and not aging.statements and now_rows != later_rows
