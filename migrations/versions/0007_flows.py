@@ -58,7 +58,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_flow_instances_app_form_record_id", "flow_instances", ["app", "form", "record_id"]
     )
-    op.create_index("ix_flow_instances_app_flow_status", "flow_instances", ["app", "flow", "status"])
+    op.create_index(
+        "ix_flow_instances_app_flow_status", "flow_instances", ["app", "flow", "status"]
+    )
     op.create_table(
         "flow_tokens",
         sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
