@@ -187,7 +187,7 @@ def _notify(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
             body=_fill(_text(action.body) or "", ctx.values),
             link=_link(ctx),
             channels=channels,
-            key=f"flow:{ctx.instance.id}:{path}",
+            key=f"flow:{ctx.instance.id}:{path}:{ctx.now.isoformat()}",  # a loop notifies again
         )
     return {"type": "notify", "users": user_ids}
 
