@@ -87,6 +87,7 @@ class HookLog:
     statuses: list[int] = field(default_factory=list)
     default: int = 200
     delay_seconds: float = 0.0
+    by_path: dict[str, int] = field(default_factory=dict)  # fixed answers per path
 
 
 class _HookHandler(BaseHTTPRequestHandler):
@@ -97,7 +98,10 @@ class _HookHandler(BaseHTTPRequestHandler):
         self.log_.requests.append((self.command, self.path, dict(self.headers), body))
         if self.log_.delay_seconds:
             time.sleep(self.log_.delay_seconds)
-        status = self.log_.statuses.pop(0) if self.log_.statuses else self.log_.default
+        if self.path in self.log_.by_path:
+            status = self.log_.by_path[self.path]
+        else:
+            status = self.log_.statuses.pop(0) if self.log_.statuses else self.log_.default
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
