@@ -25,16 +25,15 @@ from api.routes import (
     record_pickers,
     record_transfer,
     records,
+    reports,
     schemas,
     tasks,
 )
 from api.security import install_security_handlers, require_actor, require_admin_actor
 from engine import __version__
-from engine.flows.triggers import install_flow_triggers
-from engine.public.record_audit import audit_record_change
-from engine.public.relation_scope import RelationScopeGuard
 from engine.settings import Settings
 from engine.storage.database import create_database_engine
+from engine.wiring import build_engines
 from web import mount_pages
 
 
@@ -46,6 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = create_database_engine(settings.resolved_database_url())
+        # Flows, SLA, audit, relation guards and report caches hear every record write: the
+        # same listeners `tangram worker` builds (engine/wiring.py).
+        engines = build_engines(app.state.db)
+        app.state.registry = engines.registry
+        app.state.records = engines.records
+        app.state.record_listeners = engines.listeners
         try:
             yield
         finally:
@@ -60,11 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    # Engines that react to record writes (flows, SLA, audit, report caches) append here.
-    app.state.record_listeners = []
-    app.state.record_listeners.append(audit_record_change)  # record.delete / record.restore
-    app.state.record_listeners.append(RelationScopeGuard())  # relations only to readable records
-    install_flow_triggers(app.state.record_listeners)  # flows start on record changes
     install_error_handlers(app)
     install_security_handlers(app)
     for module in (health, schemas, auth, org, audit):  # each guards its own routes
@@ -81,10 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router, prefix="/api/v1")  # guards its own routes
     app.include_router(record_files.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(record_pickers.router, prefix="/api/v1", dependencies=signed_in)
-    app.include_router(flows.router, prefix="/api/v1")  # own guards; hooks check a secret
-    app.include_router(tasks.router, prefix="/api/v1")  # signed-in users; attributes: admins
     app.include_router(notifications.router, prefix="/api/v1")  # signed-in users, own guard
     app.include_router(admin_jobs.router, prefix="/api/v1")  # administrators, own guard
+    app.include_router(reports.router, prefix="/api/v1", dependencies=signed_in)
+    app.include_router(flows.router, prefix="/api/v1")  # own guards; hooks check a secret
+    app.include_router(tasks.router, prefix="/api/v1")  # signed-in users; attributes: admins
     mount_pages(app)
     return app
 

@@ -28,6 +28,7 @@ from engine.storage.form_tables import (
     plan_form_tables,
 )
 from engine.storage.records import AppRecord
+from engine.storage.sqltypes import utc_now
 
 ADMIN_USERNAME = "admin"
 
@@ -245,6 +246,19 @@ def _apply(
             ],
         },
     )
+    _queue_first_runs(uow, app)
+
+
+def _queue_first_runs(uow: UnitOfWork, app: str) -> None:
+    """Schedule-triggered flows and dashboard alerts run as jobs that queue their own next run;
+    an import queues the first (an already queued run is kept, so re-imports add nothing)."""
+    from engine.flows.runtime_env import environment
+    from engine.flows.service import queue_schedules
+    from engine.reports.alerts import schedule_app_alerts
+
+    now = utc_now()
+    queue_schedules(uow, environment(), app=app, now=now)
+    schedule_app_alerts(uow, app=app, now=now)
 
 
 def _ensure_search_indexes(

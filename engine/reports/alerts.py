@@ -25,6 +25,7 @@ from engine.reports.cache_runs import CachedRuns
 from engine.reports.charts_data import category_label, json_cell
 from engine.reports.spec import Alert, DashboardSpec
 from engine.storage.tables import department_roles, roles, user_departments, user_roles, users
+from engine.storage.tables_jobs import job_queue
 from engine.storage.tables_reports import report_alert_states
 from engine.storage.uow import UnitOfWork
 
@@ -40,11 +41,32 @@ COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
 }
 
 
+def _chain_key(app: str, dashboard: str) -> str:
+    return f"report-alerts:{app}:{dashboard}@"
+
+
 def schedule_alerts(conn: sa.Connection, *, app: str, dashboard: str, due_at: datetime) -> None:
     """Start (or keep) the evaluation chain of one dashboard's alerts."""
-    key = f"report-alerts:{app}:{dashboard}@{due_at.isoformat(timespec='minutes')}"
+    key = _chain_key(app, dashboard) + due_at.isoformat(timespec="minutes")
     enqueue(conn, kind=ALERT_JOB, payload={"app": app, "dashboard": dashboard},
             due_at=due_at, key=key)  # fmt: skip
+
+
+def _chain_running(conn: sa.Connection, app: str, dashboard: str) -> bool:
+    """A queued or running link of the chain: a re-import must not start a second chain."""
+    prefix = (
+        _chain_key(app, dashboard).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    )
+    found = conn.execute(
+        sa.select(job_queue.c.id)
+        .where(
+            job_queue.c.kind == ALERT_JOB,
+            job_queue.c.status.in_(("queued", "running")),
+            job_queue.c.key.like(prefix + "%", escape="\\"),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def schedule_app_alerts(uow: UnitOfWork, *, app: str, now: datetime) -> int:
@@ -52,7 +74,7 @@ def schedule_app_alerts(uow: UnitOfWork, *, app: str, now: datetime) -> int:
     started = 0
     for record in uow.definitions.list_definitions(app=app, kind=DASHBOARD_KIND):
         spec = _dashboard(uow, app, record.key)
-        if spec is not None and spec.alerts:
+        if spec is not None and spec.alerts and not _chain_running(uow.conn, app, spec.key):
             schedule_alerts(uow.conn, app=app, dashboard=spec.key, due_at=now)
             started += 1
     return started

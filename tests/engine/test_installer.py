@@ -251,3 +251,24 @@ def test_import_builds_the_search_index(
                 )
             )
     assert found
+
+
+def test_import_queues_alert_chains_once(migrated_engine: sa.Engine, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from engine.reports.alerts import schedule_app_alerts
+    from engine.storage.sqltypes import utc_now
+    from engine.storage.tables_jobs import job_queue
+
+    pack = tmp_path / "aftersales"
+    shutil.copytree(FIXTURE.parents[2].parent / "templates" / "aftersales", pack)
+    import_bundle(db=migrated_engine, bundle=load_bundle(pack))
+    with UnitOfWork(migrated_engine) as uow:  # a later re-import, an hour on
+        later = utc_now() + timedelta(hours=1)
+        assert schedule_app_alerts(uow, app="aftersales", now=later) == 0
+        uow.commit()
+    with migrated_engine.connect() as conn:
+        count = conn.execute(
+            sa.select(sa.func.count()).where(job_queue.c.kind == "report.alerts")
+        ).scalar_one()
+    assert count == 1  # one chain for the cockpit, not one per import

@@ -56,6 +56,11 @@ PUBLIC = {
     "/api/v1/schemas/{kind}",
     "/api/v1/auth/login",
     "/api/v1/auth/logout",
+    # anonymous on purpose: public links guard themselves by token and rate limits
+    "/api/v1/public/{token}",
+    "/api/v1/public/track/{tracking_token}",
+    # inbound webhooks authenticate by their per-flow secret (403 without it)
+    "/api/v1/hooks/{app}/{flow}",
 }
 
 
