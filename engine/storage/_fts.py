@@ -174,6 +174,9 @@ def search_condition(
         return sa.and_(*(doc.like(like_pattern(term)) for term in terms))
     if index == "fts" and all(len(term) >= _TRIGRAM_MIN for term in terms):
         phrases = " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        # The index covers every searchable column; the column filter keeps the match to the
+        # ones given (an actor's visible fields), so hidden values are never matched.
+        phrases = "{" + " ".join(columns) + "} : (" + phrases + ")"
         fts_name = fts_table_name(table.name)
         match = sa.text(f'SELECT rowid FROM "{fts_name}" WHERE "{fts_name}" MATCH :phrases')
         found: ColumnElement[bool] = table.c.id.in_(match.bindparams(phrases=phrases))

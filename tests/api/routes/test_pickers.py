@@ -112,3 +112,17 @@ def test_relations_are_written_only_to_readable_targets(world: World) -> None:
     assert refused.status_code in (404, 422) and refused.json()["applied"] is False
     record = world.call("agent", "GET", f"{tickets}/{mine}").json()
     assert record["customer"] is None and record["version"] == 1
+
+
+def test_list_search_never_matches_hidden_fields(world: World) -> None:
+    """The records list's full-text search (FTS5 on SQLite, trigram/tsvector on PostgreSQL)
+    matches only the columns the actor may see."""
+
+    def found(who: str, q: str) -> set[int]:
+        response = world.call(who, "GET", f"{FORMS}/customer/records", params={"q": q})
+        assert response.status_code == 200, response.text
+        return {item["id"] for item in response.json()["items"]}
+
+    assert found("admin", "secret") == _ids(world, "c_eng", "c_admin")
+    assert found("engineer", "secret") == set()
+    assert found("engineer", "own") == _ids(world, "c_eng")
