@@ -95,8 +95,12 @@ def referenced_ids(conn: sa.Connection, *, candidates: frozenset[str]) -> set[st
         ]
         for column in columns:
             table = sa.table(table_name, sa.column(column, sa.JSON))
-            query = sa.select(table.c[column]).where(table.c[column].is_not(None))
-            for (value,) in conn.execution_options(yield_per=1000).execute(query):
+            query = (
+                sa.select(table.c[column])
+                .where(table.c[column].is_not(None))
+                .execution_options(yield_per=1000)  # on the query: the connection goes on
+            )
+            for (value,) in conn.execute(query):
                 found.update(i for i in _ids(value) if i in candidates)
     return found
 
