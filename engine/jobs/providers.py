@@ -20,7 +20,7 @@ PROVIDERS: tuple[str, ...] = (
     "engine.outbox.handlers:job_handlers",
     "engine.flows.jobs:job_handlers",
     "engine.flows.task_jobs:job_handlers",
-    "engine.flows.sla_jobs:job_handlers",
+    "engine.wiring:sla_job_handlers",
     "engine.reports.alerts:job_handlers",
 )
 

@@ -16,9 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from engine.storage.sqltypes import utc_now
 from engine.storage.tables_jobs import job_queue
 
-_ACTIVE_KEY_WHERE = sa.and_(
-    job_queue.c.status.in_(("queued", "running")), job_queue.c.key.is_not(None)
-)
+# Literal SQL, not bound values: after a few executions PostgreSQL switches to a generic plan
+# and can no longer match `status IN ($1, $2)` to the partial unique index (ON CONFLICT fails).
+_ACTIVE_KEY_WHERE = sa.text("status IN ('queued', 'running') AND key IS NOT NULL")
 
 
 def _require_aware(value: datetime, name: str) -> None:

@@ -68,10 +68,18 @@ def drain_all(workers: list[Worker]) -> int:
     return sum(counts)
 
 
+def _wire(db: sa.Engine) -> None:
+    """Build the engines so the worker's writes fire the listeners the API's writes fire."""
+    from engine.wiring import build_engines  # the engines import the job queue back
+
+    build_engines(db)
+
+
 def run_worker(
     settings: Settings, *, db: sa.Engine, concurrency: int = 1, once: bool = False
 ) -> int:
     """The `tangram worker` loop: returns after SIGINT/SIGTERM, or when idle with `once`."""
+    _wire(db)
     workers = make_workers(
         db,
         handlers=collect_handlers(),
@@ -108,6 +116,7 @@ def background_worker(settings: Settings, *, enabled: bool | None = None) -> Ite
         db.dispose()
         yield
         return
+    _wire(db)
     stop = threading.Event()
     workers = make_workers(
         db,

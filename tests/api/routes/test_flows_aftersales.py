@@ -87,7 +87,13 @@ def test_ticket_lifecycle_and_survey(
     timeline = client.get(f"{API}{forms}/ticket/records/{ticket['id']}/timeline").json()
     [lifecycle] = timeline["instances"]
     assert (lifecycle["flow"], lifecycle["status"]) == ("ticket_lifecycle", "running")
-    assert _ticket(client, ticket["id"])["status"] == "assigned"
+    assigned = _ticket(client, ticket["id"])
+    assert assigned["status"] == "assigned"
+    # the SLA listener ran in the same transaction: standard policy, medium targets (§2.6)
+    assert assigned["sla_policy_key"] == "standard"
+    assert (assigned["response_target_sec"], assigned["resolution_target_sec"]) == (14400, 86400)
+    assert assigned["response_by"] and assigned["resolution_by"]
+    assert assigned["resolution_state"] == "running"
 
     inbox = client.get(f"{API}/tasks", params={"box": "mine"}).json()
     [task] = [t for t in inbox["items"] if t["instance_id"] == lifecycle["id"]]
@@ -110,6 +116,7 @@ def test_ticket_lifecycle_and_survey(
         detail["history"][-3:],
     )
     assert resolved["survey_status"] == "scheduled"
+    assert resolved["resolution_state"] == "met"
 
     now = datetime.now(UTC)
     run_worker(migrated_engine, now + timedelta(hours=23))

@@ -91,3 +91,12 @@ def test_providers_are_collected_and_missing_or_broken_ones_skipped(
     assert "broken_provider failed" in caplog.text
     with pytest.raises(RuntimeError, match="two handlers"):
         collect_handlers(["engine.outbox.handlers", "engine.outbox.handlers"])
+
+
+def test_keyed_enqueues_keep_working_on_one_connection(conn: sa.Connection) -> None:
+    """PostgreSQL switches to a generic plan after five executions; the ON CONFLICT target must
+    still match the partial index then (it did not while its WHERE held bound values)."""
+    due = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(20):
+        assert enqueue(conn, kind="t", payload={}, due_at=due, key=f"k{n}") is not None
+        assert enqueue(conn, kind="t", payload={}, due_at=due, key=f"k{n}") is None
