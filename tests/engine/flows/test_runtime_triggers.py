@@ -172,8 +172,14 @@ edges:
 
 def test_schedule_starts_instances_and_queues_the_next_run(flow_kit: Kit) -> None:
     from engine.flows.service import FlowService
+    from engine.storage.tables_jobs import job_queue
 
     kit = flow_kit({"nightly": SCHEDULED})
+    with kit.engine.begin() as conn:  # the import queued the first run by the real clock
+        assert (
+            conn.execute(sa.delete(job_queue).where(job_queue.c.kind == "flow.schedule")).rowcount
+            == 1
+        )
     service = FlowService(db=kit.engine, env=kit.env, clock=lambda: T0)
     assert service.sync_schedules(app="fl") == 1
     assert service.sync_schedules(app="fl") == 0  # already queued

@@ -112,6 +112,10 @@ def test_handler_is_provided() -> None:
 
 
 def test_alert_fires_once_and_reschedules(app: RecordService, migrated_engine: sa.Engine) -> None:
+    from engine.storage.tables_jobs import job_queue
+
+    with migrated_engine.begin() as conn:  # the import started the chain by the real clock
+        assert conn.execute(sa.delete(job_queue).where(job_queue.c.kind == ALERT_JOB)).rowcount == 1
     with UnitOfWork(migrated_engine) as uow:
         assert schedule_app_alerts(uow, app="alr", now=NOW) == 1
         uow.commit()
