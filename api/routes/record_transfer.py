@@ -21,6 +21,7 @@ from api.security import RequiredActorDep
 from engine.errors import FieldError, SubmissionError
 from engine.forms.transfer import IMPORT_MODES
 from engine.forms.transfer_service import ExportFile, ImportOptions, TransferService
+from engine.public.record_audit import audit_export
 from engine.registry import DefinitionRegistry
 from engine.storage.import_jobs import ImportJobRecord
 
@@ -222,6 +223,7 @@ def read_import_errors(
     FORM + "/records/export", response_class=StreamingResponse, responses=problem_responses(404)
 )
 def export_records(
+    request: Request,
     app: str,
     form: str,
     service: TransferDep,
@@ -234,4 +236,6 @@ def export_records(
     export = service.export_records(
         app=app, form=form, file_format=file_format, lang=lang, key_row=keys, actor=actor
     )
+    detail = {"format": file_format, "keys": keys}
+    audit_export(request.app.state.db, app=app, form=form, actor_id=actor.user_id, detail=detail)
     return _stream(export)

@@ -26,6 +26,7 @@ from engine.reports.dashboard_service import DashboardService
 from engine.reports.export import export_report
 from engine.reports.query import FilterClause, Operator, ReportQueryError
 from engine.reports.spec import ReportSpec
+from engine.storage.uow import UnitOfWork
 
 router = APIRouter(tags=["reports"])
 
@@ -145,6 +146,7 @@ def _stream(export: ExportFile) -> StreamingResponse:
     responses=problem_responses(403, 404, 422),
 )
 def export(
+    request: Request,
     app: str,
     report: str,
     runs: RunsDep,
@@ -154,17 +156,26 @@ def export(
     timezone: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StreamingResponse:
     """Every row of the report as CSV or XLSX, streamed (needs the export permission)."""
-    return _stream(
-        export_report(
-            runs,
-            app=app,
-            key=report,
-            actor=actor,
-            file_format=file_format,
-            filters=_filters_param(filters),
-            timezone=timezone,
-        )
+    exported = export_report(
+        runs,
+        app=app,
+        key=report,
+        actor=actor,
+        file_format=file_format,
+        filters=_filters_param(filters),
+        timezone=timezone,
     )
+    with UnitOfWork(request.app.state.db) as uow:  # exports are audited, like record exports
+        detail = {"format": file_format, "filters": filters}
+        uow.audit.record(
+            action="report.export",
+            target_kind="report",
+            target_key=f"{app}.{report}",
+            actor=actor.user_id,
+            detail=detail,
+        )
+        uow.commit()
+    return _stream(exported)
 
 
 @router.post(APP + "/dashboards/{dashboard}/run", responses=problem_responses(403, 404, 422))

@@ -132,3 +132,5 @@ def test_export_round_trip(app_client: TestClient) -> None:
         assert "attachment" in response.headers["content-disposition"]
     csv_text = app_client.get(FORM + "/records/export").content.decode("utf-8-sig")
     assert csv_text.splitlines() == ["Name,Quantity,Size", "A,1,Small", "'=B,2,Large"]
+    audit = app_client.get("/api/v1/audit", params={"action": "record.export"}).json()
+    assert len([e for e in audit["items"] if e["action"] == "record.export"]) == 3

@@ -194,6 +194,9 @@ def test_export_csv_and_xlsx(api: TestClient) -> None:
     assert response.status_code == 200 and response.content[:2] == b"PK"
     response = api.get(f"{BASE}/reports/by_region/export", params={"filters": "{bad"})
     assert response.status_code == 422
+    audit = api.get("/api/v1/audit", params={"action": "report.export"}).json()
+    exports = [e for e in audit["items"] if e["action"] == "report.export"]
+    assert len(exports) == 2 and exports[0]["target_key"].endswith(".by_region")
 
 
 def test_export_needs_permission(
