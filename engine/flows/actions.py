@@ -31,7 +31,6 @@ from engine.flows.spec import (
 )
 from engine.labels import Label, label_text
 from engine.storage.form_records import StoredRecord
-from engine.storage.tables import roles, user_roles, users
 
 if TYPE_CHECKING:
     from engine.flows.runtime_env import FlowEnvironment
@@ -218,26 +217,21 @@ def _webhook(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
 
 
 def recipients(ctx: ActionContext, rules: Iterable[AssigneeRule]) -> set[int]:
-    """Users named by notification rules: user, role, field, initiator (others: nobody)."""
+    """Users named by notification rules, resolved exactly as task assignees are (every rule
+    type: user, role, department, head N levels up, field, initiator, expression, skills …)."""
+    from engine.flows.assignees import AssignContext, resolve_rule
+
+    instance = ctx.instance
+    assign = AssignContext(
+        app=instance.app,
+        scope=f"{instance.app}/{ctx.flow.spec.key}/notify",
+        record={k: v for k, v in ctx.values.items() if not k.startswith("$")},
+        initiator_id=instance.initiator_id,
+        now=ctx.now,
+    )
     found: set[int] = set()
-    conn = ctx.uow.conn
-    for rule in rules:
-        if rule.type == "initiator" and ctx.instance.initiator_id is not None:
-            found.add(ctx.instance.initiator_id)
-        elif rule.type == "user" and rule.value:
-            row = conn.execute(sa.select(users.c.id).where(users.c.username == rule.value))
-            found.update(int(i) for i in row.scalars())
-        elif rule.type == "role" and rule.value:
-            query = (
-                sa.select(user_roles.c.user_id)
-                .join(roles, roles.c.id == user_roles.c.role_id)
-                .where(roles.c.app == ctx.instance.app, roles.c.key == rule.value)
-            )
-            found.update(int(i) for i in conn.execute(query).scalars())
-        elif rule.type == "field" and rule.value:
-            value = ctx.values.get(rule.value)
-            items = value if isinstance(value, list) else [value]
-            found.update(int(i) for i in items if isinstance(i, int))
+    for index, rule in enumerate(rules):
+        found.update(resolve_rule(ctx.uow.conn, rule, assign, index=index).user_ids)
     return found
 
 
