@@ -253,7 +253,9 @@ def test_import_builds_the_search_index(
     assert found
 
 
-def test_import_queues_alert_chains_once(migrated_engine: sa.Engine, tmp_path: Path) -> None:
+def test_import_queues_alert_chains_once(
+    migrated_engine: sa.Engine, uow_factory: UowFactory, tmp_path: Path
+) -> None:
     from datetime import timedelta
 
     from engine.reports.alerts import schedule_app_alerts
@@ -263,7 +265,7 @@ def test_import_queues_alert_chains_once(migrated_engine: sa.Engine, tmp_path: P
     pack = tmp_path / "aftersales"
     shutil.copytree(FIXTURE.parents[2].parent / "templates" / "aftersales", pack)
     import_bundle(db=migrated_engine, bundle=load_bundle(pack))
-    with UnitOfWork(migrated_engine) as uow:  # a later re-import, an hour on
+    with uow_factory() as uow:  # a later re-import, an hour on (uow_factory cleans up after)
         later = utc_now() + timedelta(hours=1)
         assert schedule_app_alerts(uow, app="aftersales", now=later) == 0
         uow.commit()
