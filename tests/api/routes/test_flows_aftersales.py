@@ -133,3 +133,38 @@ def test_ticket_lifecycle_and_survey(
     steps = client.get(f"{API}{forms}/ticket/records/{ticket['id']}/timeline").json()
     statuses = {i["flow"]: i["status"] for i in steps["instances"]}
     assert statuses == {"ticket_lifecycle": "completed", "survey": "completed"}
+
+
+def test_a_ticket_without_handler_goes_to_an_administrator(
+    client: TestClient, aftersales: str
+) -> None:
+    forms = "/apps/aftersales/forms"
+    address = {"province": "上海市", "city": "上海市", "district": "浦东新区", "detail": "2 Road"}
+    customer = _post(
+        client,
+        f"{forms}/customer/records",
+        {"name": "Solo", "code": "C-2", "customer_type": "company", "address": address},
+    )
+    contact = _post(
+        client,
+        f"{forms}/contact/records",
+        {"name": "Wu", "customer": customer["id"], "mobile": "13900000000"},
+    )
+    ticket = _post(
+        client,
+        f"{forms}/ticket/records",
+        {
+            "subject": "No power",
+            "description": "Dead on arrival",
+            "channel": "phone",
+            "ticket_type": "tech_support",
+            "customer": customer["id"],
+            "contact": contact["id"],
+            "priority": "high",
+        },
+    )
+    timeline = client.get(f"{API}{forms}/ticket/records/{ticket['id']}/timeline").json()
+    [lifecycle] = timeline["instances"]
+    assert lifecycle["status"] == "running"
+    inbox = client.get(f"{API}/tasks", params={"box": "mine"}).json()
+    assert [t for t in inbox["items"] if t["instance_id"] == lifecycle["id"]]
