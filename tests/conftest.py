@@ -109,6 +109,10 @@ def _clean_committed_data(engine: sa.Engine) -> None:
         connection.execute(departments.update().values(parent_id=None, head_user_id=None))
         for table in reversed(metadata.sorted_tables):
             connection.execute(table.delete())
+    # Pooled SQLite connections that other threads used (concurrency tests, dashboard widgets)
+    # were seen to keep a schema from before the drop ("no such table" in the next test):
+    # start every test on fresh connections.
+    engine.dispose()
 
 
 @pytest.fixture
