@@ -20,7 +20,7 @@ import json
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -127,16 +127,17 @@ class CacheKey:
 
 
 class ResultCache:
-    """A thread-safe least-recently-used map of results, one per process."""
+    """A thread-safe least-recently-used map, one per process: report results by `CacheKey`,
+    and compiled reports by their own keys."""
 
     def __init__(self, *, max_entries: int = DEFAULT_ENTRIES) -> None:
-        self._entries: OrderedDict[CacheKey, Any] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: CacheKey) -> Any | None:
+    def get(self, key: Hashable) -> Any | None:
         with self._lock:
             if key not in self._entries:
                 self.misses += 1
@@ -145,7 +146,7 @@ class ResultCache:
             self.hits += 1
             return self._entries[key]
 
-    def put(self, key: CacheKey, value: Any) -> None:
+    def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)

@@ -10,8 +10,6 @@ pivot needs as their own cached queries.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,9 +77,7 @@ class CachedRuns:
         self.registry = registry or DefinitionRegistry()
         self.cache = cache or ResultCache()
         self.clock = clock
-        self._compiled: OrderedDict[tuple[Any, ...], CompiledReport] = OrderedDict()
-        self._max = max_compiled
-        self._lock = threading.Lock()
+        self._compiled = ResultCache(max_entries=max_compiled)  # compiled reports, LRU
 
     def unit(self) -> UnitOfWork:
         return UnitOfWork(self.db, clock=self.clock)
@@ -104,19 +100,13 @@ class CachedRuns:
         definition = self.registry.form(uow, app=app, key=form)
         dialect = uow.conn.dialect.name
         key = (app, spec.model_dump_json(), definition.fingerprint, dialect, timezone)
-        with self._lock:
-            found = self._compiled.get(key)
-            if found is not None:
-                self._compiled.move_to_end(key)
-                return found
-        compiled = compile_report(
-            spec, app=app, forms=definition.forms, dialect=dialect, timezone=timezone
-        )
-        with self._lock:
-            self._compiled[key] = compiled
-            while len(self._compiled) > self._max:
-                self._compiled.popitem(last=False)
-        return compiled
+        found: CompiledReport | None = self._compiled.get(key)
+        if found is None:
+            found = compile_report(
+                spec, app=app, forms=definition.forms, dialect=dialect, timezone=timezone
+            )
+            self._compiled.put(key, found)
+        return found
 
     def accesses(self, uow: UnitOfWork, compiled: CompiledReport, actor: Who) -> dict[str, Any]:
         accesses = form_accesses(uow=uow, who=actor, app=compiled.app, forms=compiled.forms)

@@ -7,8 +7,6 @@ new report or form version compiles afresh, so several processes stay consistent
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +17,7 @@ from engine.errors import NotFoundError
 from engine.forms.record_access import Who, form_accesses
 from engine.identity.permissions import require
 from engine.registry import DefinitionRegistry
+from engine.reports.cache import ResultCache
 from engine.reports.compiler import CompiledReport, compile_report
 from engine.reports.query import FilterClause
 from engine.reports.result import QueryResult
@@ -45,9 +44,7 @@ class ReportService:
         self._db = db
         self._registry = registry or DefinitionRegistry()
         self._clock = clock
-        self._lock = threading.Lock()
-        self._compiled: OrderedDict[tuple[Any, ...], CompiledReport] = OrderedDict()
-        self._max = max_compiled
+        self._compiled = ResultCache(max_entries=max_compiled)  # compiled reports, LRU
 
     def compiled(
         self, uow: UnitOfWork, *, app: str, key: str, timezone: str | None = None
@@ -77,19 +74,13 @@ class ReportService:
             dialect,
             timezone,
         )
-        with self._lock:
-            found = self._compiled.get(cache_key)
-            if found is not None:
-                self._compiled.move_to_end(cache_key)
-                return found
-        compiled = compile_report(
-            spec, app=app, forms=definition.forms, dialect=dialect, timezone=timezone
-        )
-        with self._lock:
-            self._compiled[cache_key] = compiled
-            while len(self._compiled) > self._max:
-                self._compiled.popitem(last=False)
-        return compiled
+        found: CompiledReport | None = self._compiled.get(cache_key)
+        if found is None:
+            found = compile_report(
+                spec, app=app, forms=definition.forms, dialect=dialect, timezone=timezone
+            )
+            self._compiled.put(cache_key, found)
+        return found
 
     def run(
         self,
