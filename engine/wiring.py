@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from engine.flows.sla_service import SlaService
 from engine.flows.triggers import install_flow_triggers
 from engine.forms.events import ChangeListener
+from engine.forms.record_audit import audit_record_change
 from engine.forms.service import RecordService
+from engine.identity.relation_scope import RelationScopeGuard
 from engine.jobs.types import JobHandler
-from engine.public.record_audit import audit_record_change
-from engine.public.relation_scope import RelationScopeGuard
 from engine.registry import DefinitionRegistry
 from engine.reports.cache import DataVersionBumper
 

@@ -19,9 +19,9 @@ from api.errors import PayloadTooLarge
 from api.schemas import problem_responses
 from api.security import RequiredActorDep
 from engine.errors import FieldError, SubmissionError
+from engine.forms.record_audit import audit_export
 from engine.forms.transfer import IMPORT_MODES
 from engine.forms.transfer_service import ExportFile, ImportOptions, TransferService
-from engine.public.record_audit import audit_export
 from engine.registry import DefinitionRegistry
 from engine.storage.import_jobs import ImportJobRecord
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from engine.forms.events import RecordChange
-from engine.public.record_audit import audit_export, audit_record_change
+from engine.forms.record_audit import audit_export, audit_record_change
 from engine.storage.form_records import StoredRecord
 from engine.storage.uow import UnitOfWork
 

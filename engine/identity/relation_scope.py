@@ -5,8 +5,7 @@ bulk edit or import sets a relation, every target id must be in the actor's read
 target form, or the write fails like a missing target (`record.missing-relation`), so the
 answer says nothing about records the actor cannot see. It runs inside the writer's
 transaction, so a refused write leaves nothing behind. Flows and system writes (no actor, or
-source "flow"/"system") are trusted. (Kept here by ownership during parallel work; the natural
-home is the relation check of the record writer.)
+source "flow"/"system") are trusted.
 """
 
 from __future__ import annotations

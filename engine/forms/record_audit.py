@@ -2,8 +2,7 @@
 
 A record change listener (engine/forms/events.py) writes `record.delete` and `record.restore`
 in the writer's own transaction, so a rolled-back delete leaves no entry. Exports call
-`audit_export` once the actor is allowed to export. (Kept here by ownership during parallel
-work; it is not specific to public links.)
+`audit_export` once the actor is allowed to export.
 """
 
 from __future__ import annotations
