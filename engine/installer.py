@@ -234,6 +234,7 @@ def _apply(
     _ensure_search_indexes(uow, bundle, table_plans)
     for item in plan.items:
         _APPLY_ITEM.get(item.kind, _apply_definition)(uow, bundle, item, actor)
+    _sync_public_links(uow, bundle, actor)
     uow.audit.record(
         action="bundle.import",
         target_kind="app",
@@ -247,6 +248,21 @@ def _apply(
         },
     )
     _queue_first_runs(uow, app)
+
+
+def _sync_public_links(uow: UnitOfWork, bundle: Bundle, actor: int | None) -> None:
+    """Forms' `public:` links are published (or updated, same token) with the forms."""
+    from engine.public.bundle_links import sync_bundle_links
+
+    forms = bundle.definitions.get("forms", {})
+    sources = {key: bundle.sources.get(("forms", key), "") for key in forms}
+    sync_bundle_links(
+        uow,
+        app=bundle.manifest.key,
+        forms=forms,  # type: ignore[arg-type]
+        sources=sources,
+        actor=actor,
+    )
 
 
 def _queue_first_runs(uow: UnitOfWork, app: str) -> None:

@@ -19,6 +19,7 @@ from engine.forms.fields import (
     check_option_tree,
 )
 from engine.labels import Label
+from engine.public.spec import FormPublicLinks
 from engine.spec_base import Key, SpecModel
 
 FORM_SCHEMA_VERSION = 1
@@ -70,12 +71,8 @@ class Layout(SpecModel):
         return nested + self.sections
 
 
-class PublicAccess(SpecModel):
-    """Placeholder for public links (customer portal, QR intake); filled in by a later issue."""
-
-    enabled: bool = False
-    fields: tuple[Key, ...] = ()
-    rate_limit_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 10
+# The `public:` block (links published on import) is the public-link engine's model.
+PublicAccess = FormPublicLinks
 
 
 class OptionSetSpec(SpecModel):

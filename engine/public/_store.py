@@ -69,6 +69,10 @@ class LinkStore:
         )
         return [PublicLink(**row._mapping) for row in self._conn.execute(query)]
 
+    def list_app(self, *, app: str) -> list[PublicLink]:
+        query = sa.select(public_links).where(public_links.c.app == app).order_by(public_links.c.id)
+        return [PublicLink(**row._mapping) for row in self._conn.execute(query)]
+
     def update(self, *, link_id: int, values: dict[str, Any]) -> PublicLink:
         self._conn.execute(
             sa.update(public_links)

@@ -29,7 +29,7 @@ from engine.public.errors import (
     LOOKUP_NOT_FOUND,
     TRACKING_NOT_FOUND,
 )
-from engine.public.spec import LimitsSpec, PublicLinkSpec
+from engine.public.spec import LimitsSpec, PublicLinkSpec, link_spec
 from engine.registry import DefinitionRegistry, FormDefinition
 from engine.storage.form_records import FormRecordStore
 from engine.storage.sqltypes import utc_now
@@ -147,12 +147,12 @@ class PublicLinkService:
         """The most bytes a submission to the open link of `token` may have."""
         with UnitOfWork(self._db, clock=self._clock) as uow:
             link = self._open(uow, token)
-        return PublicLinkSpec.model_validate(link.options).limits.max_body_bytes
+        return link_spec(link.options).limits.max_body_bytes
 
     def prefill(self, link: PublicLink, params: Mapping[str, str]) -> Prefilled:
         """The values `link` fills from its fixed values, the query and its lookup."""
         with UnitOfWork(self._db, clock=self._clock) as uow:
-            return self._prefill(uow, link, PublicLinkSpec.model_validate(link.options), params)
+            return self._prefill(uow, link, link_spec(link.options), params)
 
     def submit(
         self, *, token: str, params: Mapping[str, str], data: Mapping[str, Any], client: str
@@ -161,7 +161,7 @@ class PublicLinkService:
         together. Only the link's typed fields are accepted; read-only prefills win."""
         with UnitOfWork(self._db, clock=self._clock) as uow:
             link = self._open(uow, token)
-            spec = PublicLinkSpec.model_validate(link.options)
+            spec = link_spec(link.options)
             self._count(uow, link, spec.limits, client)
             refused = sorted(set(data) - set(spec.fields))
             if refused:
@@ -203,7 +203,7 @@ class PublicLinkService:
                 record = self._store(uow, definition).get(record_id=row.record_id)
             except NotFoundError as err:  # deleted since: the request is gone for the submitter
                 raise gone from err
-        trackable = PublicLinkSpec.model_validate(link.options).trackable
+        trackable = link_spec(link.options).trackable
         values = {key: field_json(definition, key, record.values.get(key)) for key in trackable}
         return Tracked(link, definition, record.created_at, values)
 

@@ -73,8 +73,57 @@ class PublicLinkSpec(_Model):
         return self.model_dump(
             mode="json",
             by_alias=True,
-            include={"fields", "prefill", "lookup", "trackable", "limits"},
+            include=set(SPEC_KEYS),
         )
 
 
-__all__ = ["LimitsSpec", "LookupSpec", "PrefillSpec", "PublicLinkSpec"]
+SPEC_KEYS = ("fields", "prefill", "lookup", "trackable", "limits", "uploads")
+
+
+def link_spec(options: dict[str, Any]) -> PublicLinkSpec:
+    """The link model of a stored link's `options` (which may also carry bookkeeping keys such
+    as `bundle_key`)."""
+    return PublicLinkSpec.model_validate({k: v for k, v in options.items() if k in SPEC_KEYS})
+
+
+class BundleLinkSpec(PublicLinkSpec):
+    """A public link declared in a form definition (`public: links:`); `key` names it inside
+    the form, so a re-import updates the same link and keeps its address."""
+
+    key: Key
+
+
+class FormPublicLinks(_Model):
+    """The `public:` block of a form: the links each bundle import publishes or updates; a link
+    that leaves the block is disabled (docs/public-links.md)."""
+
+    links: tuple[BundleLinkSpec, ...] = Field((), max_length=20)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> FormPublicLinks:
+        keys = [link.key for link in self.links]
+        if len(keys) != len(set(keys)):
+            raise ValueError("two public links share a key")
+        return self
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field key the links name (the form compiler checks that each exists)."""
+        keys: list[str] = []
+        for link in self.links:
+            keys += [*link.fields, *link.prefill, *link.trackable]
+            if link.lookup is not None:
+                keys += [link.lookup.relation, *link.lookup.copy_fields]
+        return tuple(dict.fromkeys(keys))
+
+
+__all__ = [
+    "BundleLinkSpec",
+    "FormPublicLinks",
+    "LimitsSpec",
+    "LookupSpec",
+    "PrefillSpec",
+    "PublicLinkSpec",
+    "SPEC_KEYS",
+    "link_spec",
+]

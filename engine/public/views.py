@@ -11,7 +11,7 @@ from engine.forms.record_schema import record_json_schema
 from engine.labels import label_text
 from engine.public._store import PublicLink
 from engine.public.service import Prefilled, Tracked
-from engine.public.spec import PublicLinkSpec
+from engine.public.spec import link_spec
 from engine.registry import FormDefinition
 
 
@@ -19,7 +19,7 @@ def public_form(
     definition: FormDefinition, link: PublicLink, filled: Prefilled, *, lang: str = "en"
 ) -> dict[str, Any]:
     """The link as a form to fill: typed fields (with options), read-only prefills, a schema."""
-    spec = PublicLinkSpec.model_validate(link.options)
+    spec = link_spec(link.options)
     typed = [key for key in spec.fields if key not in filled.readonly]
     schema = dict(record_json_schema(definition.compiled, mode="create"))
     properties = schema.get("properties", {})
