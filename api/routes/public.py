@@ -10,7 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 
+from api.deps import SettingsDep
 from api.errors import PayloadTooLarge
 from api.routes.records import get_record_service
 from api.schemas import problem_responses
@@ -147,6 +149,42 @@ async def submit_public_form(token: str, request: Request) -> SubmittedOut:
     )
     return SubmittedOut(
         tracking_token=submitted.tracking_token, tracking_url=submitted.tracking_path
+    )
+
+
+class UploadedOut(BaseModel):
+    id: str = Field(description="Put this id in the link's file field when submitting")
+    name: str
+    size: int
+    content_type: str
+
+
+UPLOAD_LIMIT = 50 * 1024 * 1024 + 64 * 1024  # the largest link limit plus multipart framing
+
+
+@router.post("/public/{token}/files", status_code=201, response_model=UploadedOut,
+             responses=PUBLIC_ERRORS)  # fmt: skip
+async def upload_public_file(token: str, request: Request, settings: SettingsDep) -> UploadedOut:
+    """Attach a file (multipart field `file`) to a submission through this link; the link
+    says which fields take files, of which types and sizes (docs/public-links.md)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > min(UPLOAD_LIMIT, settings.max_upload_bytes + 65536):
+        raise PayloadTooLarge("the upload exceeds the size limit")
+    form = await request.form(max_files=1, max_fields=1)
+    upload = form.get("file")
+    if not isinstance(upload, StarletteUpload):
+        raise SubmissionError([FieldError("file", BAD_BODY, "send the file as multipart `file`")])
+    record = await run_in_threadpool(
+        get_public_service(request).upload,
+        token=token,
+        stream=upload.file,
+        name=upload.filename or "file",
+        client=client_address(request),
+        root=settings.data_dir / "files",
+        max_bytes=settings.max_upload_bytes,
+    )
+    return UploadedOut(
+        id=record.id, name=record.name, size=record.size, content_type=record.content_type
     )
 
 

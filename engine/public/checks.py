@@ -19,6 +19,7 @@ NOT_TYPED_TYPES = frozenset(
     {"relation", "user", "department", "image", "attachment", "signature", "subform"}
 )
 TOKEN_TYPES = frozenset({"text", "phone", "email", "url"})
+UPLOAD_FIELD_TYPES = frozenset({"image", "attachment"})  # files a submitter may attach
 
 
 def field_types(form: FormSpec) -> dict[str, str]:
@@ -37,8 +38,11 @@ def _problems(
     spec: PublicLinkSpec, form: FormSpec, forms: Mapping[str, FormSpec]
 ) -> Iterator[FieldError]:
     types = field_types(form)
+    uploads = set(spec.uploads.fields) if spec.uploads else set()
     for i, key in enumerate(spec.fields):
         yield from _known(types, key, f"fields/{i}")
+        if key in uploads and types.get(key) in UPLOAD_FIELD_TYPES:
+            continue
         if types.get(key) in COMPUTED_TYPES | NOT_TYPED_TYPES:
             yield FieldError(f"fields/{i}", NOT_FILLABLE, f"{key!r} cannot be typed in publicly")
     for key, prefill in spec.prefill.items():
@@ -50,6 +54,10 @@ def _problems(
             yield FieldError(f"prefill/{key}", NOT_FILLABLE, message)
     for i, key in enumerate(spec.trackable):
         yield from _known(types, key, f"trackable/{i}")
+    for i, key in enumerate(spec.uploads.fields if spec.uploads else ()):
+        if types.get(key) not in UPLOAD_FIELD_TYPES or key not in spec.fields:
+            message = f"{key!r} is not an image or attachment field of the link's `fields`"
+            yield FieldError(f"uploads/fields/{i}", NOT_FILLABLE, message)
     if spec.lookup is not None:
         yield from _lookup_problems(spec, form, forms, types)
 
@@ -93,4 +101,11 @@ def _field(form: FormSpec, key: str) -> Any:
     return next((spec for spec in form.fields if str(spec.key) == key), None)
 
 
-__all__ = ["COMPUTED_TYPES", "NOT_TYPED_TYPES", "TOKEN_TYPES", "check_link", "field_types"]
+__all__ = [
+    "COMPUTED_TYPES",
+    "NOT_TYPED_TYPES",
+    "TOKEN_TYPES",
+    "UPLOAD_FIELD_TYPES",
+    "check_link",
+    "field_types",
+]

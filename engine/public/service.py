@@ -12,7 +12,8 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
@@ -30,7 +31,9 @@ from engine.public.errors import (
     TRACKING_NOT_FOUND,
 )
 from engine.public.spec import LimitsSpec, PublicLinkSpec, link_spec
+from engine.public.uploads import attach_uploads, claim_uploads, store_upload
 from engine.registry import DefinitionRegistry, FormDefinition
+from engine.storage.files import FileRecord
 from engine.storage.form_records import FormRecordStore
 from engine.storage.sqltypes import utc_now
 from engine.storage.uow import UnitOfWork
@@ -169,17 +172,39 @@ class PublicLinkService:
                 errors = [FieldError(key, FIELD_NOT_ALLOWED, message) for key in refused]
                 raise SubmissionError(errors)
             filled = self._prefill(uow, link, spec, params)
+            claimed = claim_uploads(uow, link=link, spec=spec, data=data)
             values = {k: v for k, v in data.items() if k not in filled.readonly}
-            values = {**filled.values, **values}
+            values = {**filled.values, **values, **claimed}
             values |= {k: filled.values[k] for k in filled.readonly if k in filled.values}
             writer = self._records.writer(uow, source="api", depth=0)
             record = writer.create(link.app, link.form, values, actor=None)
+            attach_uploads(uow, claimed=claimed, record_id=record.id)
             tracking = secrets.token_urlsafe(24)  # 192 bits
             TrackingStore(uow.conn, now=self._clock()).insert(
                 token_hash=token_hash(tracking), link_id=link.id, record_id=record.id
             )
             uow.commit()
         return Submitted(record.id, tracking)
+
+    def upload(
+        self, *, token: str, stream: BinaryIO, name: str, client: str, root: Path, max_bytes: int
+    ) -> FileRecord:
+        """Store one file a submitter attaches through the open link of `token`
+        (engine.public.uploads: type from the bytes, size and per-client limits)."""
+        with UnitOfWork(self._db, clock=self._clock) as uow:
+            link = self._open(uow, token)
+            record = store_upload(
+                uow,
+                link=link,
+                spec=link_spec(link.options),
+                stream=stream,
+                name=name,
+                client=client,
+                root=root,
+                max_bytes=max_bytes,
+            )
+            uow.commit()
+        return record
 
     def track(self, *, token: str, client: str) -> Tracked:
         """The trackable fields of the record `token` was issued for; 404 for anything else."""
@@ -195,7 +220,7 @@ class PublicLinkService:
             )
             uow.commit()
             row = TrackingStore(uow.conn, now=now).find(token_hash=token_hash(token))
-            if row is None:
+            if row is None or ":" in token:  # "upload:…" names a pending upload, not a request
                 raise gone
             link = LinkStore(uow.conn, now=now).get(link_id=row.link_id)
             definition = self._registry.form(uow, app=link.app, key=link.form)

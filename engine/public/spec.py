@@ -6,7 +6,7 @@ Pure models (no I/O); `engine.public.service` checks them against the form.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -56,6 +56,23 @@ class LimitsSpec(_Model):
     max_body_bytes: int = Field(64 * 1024, ge=256, le=1024 * 1024)
 
 
+UPLOAD_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf")
+
+
+class UploadsSpec(_Model):
+    """Files an anonymous submitter may attach: to which image/attachment fields of the link,
+    how many per field, how large, of which types (recognised from the bytes, not the name),
+    and how many uploads per client address in the link's window."""
+
+    fields: list[Key] = Field(min_length=1, max_length=20)
+    max_files: int = Field(5, ge=1, le=50)
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    types: list[Literal[UPLOAD_TYPES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(UPLOAD_TYPES[:4]), min_length=1
+    )
+    per_client: int = Field(30, ge=1, le=10_000)
+
+
 class PublicLinkSpec(_Model):
     """A form published as a public link."""
 
@@ -65,6 +82,7 @@ class PublicLinkSpec(_Model):
     lookup: LookupSpec | None = None
     trackable: list[Key] = Field(default_factory=list, max_length=200)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    uploads: UploadsSpec | None = None
     enabled: bool = True
     expires_at: datetime | None = None
 
@@ -125,5 +143,7 @@ __all__ = [
     "PrefillSpec",
     "PublicLinkSpec",
     "SPEC_KEYS",
+    "UPLOAD_TYPES",
+    "UploadsSpec",
     "link_spec",
 ]
