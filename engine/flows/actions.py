@@ -21,10 +21,13 @@ from engine.flows.compiler import CompiledFlow
 from engine.flows.instances import InstanceRow
 from engine.flows.spec import (
     ActionNode,
+    AnswerLink,
     AssigneeRule,
     CreateRecord,
     DeleteRecord,
+    MatchRule,
     Notify,
+    PickAssignee,
     SetFields,
     UpdateRecord,
     Webhook,
@@ -273,6 +276,24 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _match_rule(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
+    from engine.flows.routing import run_match_rule  # imports this module
+
+    return run_match_rule(ctx, action, path)
+
+
+def _pick_assignee(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
+    from engine.flows.assign_rank import run_pick_assignee  # imports this module
+
+    return run_pick_assignee(ctx, action, path)
+
+
+def _answer_link(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
+    from engine.public.answer_links import run_answer_link  # imports this module
+
+    return run_answer_link(ctx, action, path)
+
+
 _RUNNERS: dict[type, Callable[[ActionContext, Any, str], dict[str, Any]]] = {
     SetFields: _set_fields,
     CreateRecord: _create_record,
@@ -280,6 +301,9 @@ _RUNNERS: dict[type, Callable[[ActionContext, Any, str], dict[str, Any]]] = {
     DeleteRecord: _delete_record,
     Notify: _notify,
     Webhook: _webhook,
+    AnswerLink: _answer_link,
+    MatchRule: _match_rule,
+    PickAssignee: _pick_assignee,
 }
 
 __all__ = ["ActionContext", "jsonable", "record_values", "recipients", "run_actions"]

@@ -44,6 +44,8 @@ class FlowContext:
     roles: frozenset[str] | None = None
     users: frozenset[str] | None = None
     departments: frozenset[str] | None = None
+    # field keys of the app's forms, for actions that read other forms (assign_checks.py)
+    form_fields: Mapping[str, frozenset[str]] | None = None
 
 
 @dataclass
@@ -261,6 +263,12 @@ def _check_action(run: _Run, action: object, path: str) -> None:
     elif isinstance(action, Notify):
         for r, rule in enumerate(action.to):
             _check_rule(run, rule, f"{path}/to/{r}")
+    else:
+        from engine.flows.assign_checks import check_assign_action
+        from engine.public.answer_links import check_answer_link
+
+        check_assign_action(run, action, path)
+        check_answer_link(run, action, path)
 
 
 def _parse_only(run: _Run, text: str, path: str) -> None:

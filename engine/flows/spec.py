@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
 
+from engine.flows.spec_assign import MatchRule, PickAssignee
 from engine.forms.fields import Expr, FormRef
 from engine.labels import Label
 from engine.spec_base import Key, SpecModel
@@ -200,8 +201,36 @@ class Webhook(SpecModel):
     retries: Annotated[int, Field(ge=0, le=20)] = 5
 
 
+class AnswerLink(SpecModel):
+    """Issue a one-time link (`/a/{token}`) letting someone without an account fill `fields`
+    of the flow's record once before it expires (docs/public-links.md, "Answer links")."""
+
+    type: Literal["answer_link"]
+    fields: Annotated[tuple[Key, ...], Field(min_length=1)]
+    required: tuple[Key, ...] = ()
+    show_if: dict[Key, Expr] = Field(
+        {}, description="A field is offered only if this holds when the link is issued"
+    )
+    valid_for: Duration = "P7D"
+    on_answer: dict[Key, Expr] = Field(
+        {}, description="Values set with the answer ($now is the answer time)"
+    )
+    purpose: Key = Field("answer", description="One live link per record and purpose")
+    send_to: Expr | None = Field(None, description="An e-mail address to send the link to")
+    subject: Label | None = None
+    body: Label | None = Field(None, description="{link} is replaced by the link's address")
+
+
 Action = Annotated[
-    SetFields | CreateRecord | UpdateRecord | DeleteRecord | Notify | Webhook,
+    SetFields
+    | CreateRecord
+    | UpdateRecord
+    | DeleteRecord
+    | Notify
+    | Webhook
+    | AnswerLink
+    | MatchRule
+    | PickAssignee,
     Field(discriminator="type"),
 ]
 
@@ -294,6 +323,7 @@ __all__ = [
     "FLOW_SCHEMA_VERSION",
     "Action",
     "ActionNode",
+    "AnswerLink",
     "AssigneeRule",
     "Branch",
     "ConditionNode",
@@ -303,9 +333,11 @@ __all__ = [
     "EndNode",
     "FlowSpec",
     "JoinNode",
+    "MatchRule",
     "NodeSpec",
     "Notify",
     "ParallelSplitNode",
+    "PickAssignee",
     "SetFields",
     "StartNode",
     "SubflowNode",
