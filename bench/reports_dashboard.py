@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.identity.actor import Actor  # noqa: E402
 from engine.registry import DefinitionRegistry  # noqa: E402
-from engine.reports.cache_runs import CachedRuns  # noqa: E402
 from engine.reports.dashboard_service import DashboardService  # noqa: E402
 from engine.reports.export import export_compiled  # noqa: E402
+from engine.reports.service import ReportService  # noqa: E402
 from engine.reports.spec import ReportSpec  # noqa: E402
 from engine.storage.database import create_database_engine  # noqa: E402
 
@@ -90,7 +90,7 @@ def timed_cockpit(service: DashboardService) -> tuple[float, int, int]:
 
 
 def time_cockpit(engine: sa.Engine) -> None:
-    runs = CachedRuns(engine, registry=DefinitionRegistry(), clock=lambda: NOW)
+    runs = ReportService(engine, registry=DefinitionRegistry(), clock=lambda: NOW)
     service = DashboardService(runs)
     elapsed, count, _ = timed_cockpit(service)
     print(f"cockpit cold (compile + run): {count} widgets in {elapsed * 1000:.0f} ms")
@@ -105,7 +105,7 @@ def time_cockpit(engine: sa.Engine) -> None:
 def export_child(url: str, limit: int) -> None:
     """Stream the detail report (first `limit` rows) to CSV, print bytes and peak RSS."""
     engine = create_database_engine(url)
-    runs = CachedRuns(engine, registry=DefinitionRegistry(), clock=lambda: NOW)
+    runs = ReportService(engine, registry=DefinitionRegistry(), clock=lambda: NOW)
     spec = ReportSpec.model_validate({**DETAIL, "limit": min(limit, 100_000)})
     with runs.unit() as uow:
         compiled = runs.compile(uow, app="aftersales", spec=spec)

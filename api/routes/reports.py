@@ -20,11 +20,11 @@ from engine.errors import FieldError
 from engine.forms.transfer_service import ExportFile
 from engine.registry import DefinitionRegistry
 from engine.reports.cache import ResultCache
-from engine.reports.cache_runs import CachedRuns, Run
 from engine.reports.dashboard import Click
 from engine.reports.dashboard_service import DashboardService
 from engine.reports.export import export_report
 from engine.reports.query import FilterClause, Operator, ReportQueryError
+from engine.reports.service import ReportService, Run
 from engine.reports.spec import ReportSpec
 from engine.storage.uow import UnitOfWork
 
@@ -72,19 +72,19 @@ class DashboardRunIn(BaseModel):
     timezone: str | None = Field(None, max_length=64)
 
 
-def get_runs(request: Request) -> CachedRuns:
+def get_runs(request: Request) -> ReportService:
     """The app's cached report runner, built on first use (sharing the app's registry)."""
     state = request.app.state
     runs = getattr(state, "report_runs", None)
     if runs is None:
         registry = getattr(state, "registry", None) or DefinitionRegistry()
         state.registry = registry
-        runs = CachedRuns(state.db, registry=registry, cache=ResultCache())
+        runs = ReportService(state.db, registry=registry, cache=ResultCache())
         state.report_runs = runs
     return runs
 
 
-RunsDep = Annotated[CachedRuns, Depends(get_runs)]
+RunsDep = Annotated[ReportService, Depends(get_runs)]
 
 
 def get_dashboards(request: Request, runs: RunsDep) -> DashboardService:

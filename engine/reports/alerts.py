@@ -21,8 +21,8 @@ from engine.errors import NotFoundError
 from engine.jobs.queue import enqueue
 from engine.jobs.types import JobContext, JobHandler
 from engine.outbox.notifications import notify
-from engine.reports.cache_runs import CachedRuns
 from engine.reports.charts_data import category_label, json_cell
+from engine.reports.service import ReportService
 from engine.reports.spec import Alert, DashboardSpec
 from engine.storage.tables import department_roles, roles, user_departments, user_roles, users
 from engine.storage.tables_jobs import job_queue
@@ -126,7 +126,7 @@ def recipients(conn: sa.Connection, *, app: str, alert: Alert) -> list[int]:
 
 
 def matching_rows(
-    runs: CachedRuns, uow: UnitOfWork, *, app: str, alert: Alert
+    runs: ReportService, uow: UnitOfWork, *, app: str, alert: Alert
 ) -> tuple[list[str], float | None]:
     """Labels of the report rows where the condition holds, and the first row's value."""
     spec = runs.installed(uow, app=app, key=alert.report)
@@ -152,7 +152,7 @@ def evaluate_alerts(ctx: JobContext) -> None:
     spec = _dashboard(uow, app, key)
     if spec is None or not spec.alerts:
         return
-    runs = CachedRuns(uow.conn.engine, clock=lambda: ctx.now)
+    runs = ReportService(uow.conn.engine, clock=lambda: ctx.now)
     states = _states(uow.conn, app, key)
     due = [a for a in spec.alerts if _next_due(a, states.get(a.key), ctx.now) <= ctx.now]
     if not due:
@@ -166,7 +166,7 @@ def evaluate_alerts(ctx: JobContext) -> None:
 
 
 def _evaluate(
-    runs: CachedRuns,
+    runs: ReportService,
     uow: UnitOfWork,
     *,
     app: str,

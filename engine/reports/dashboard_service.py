@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 
 from engine.errors import DefinitionError, NotFoundError, PermissionDenied
 from engine.forms.record_access import Who
-from engine.reports.cache_runs import CachedRuns, Run, run_in_threads
 from engine.reports.dashboard import Click, check_dashboard, widget_filters
 from engine.reports.dashboard_drill import drill_step, records_query
 from engine.reports.dataset import Dataset, build_dataset
 from engine.reports.query import FilterClause
+from engine.reports.runs import Run, run_in_threads
+from engine.reports.service import ReportService
 from engine.reports.spec import DashboardSpec, ReportSpec, Widget
 from engine.storage.records import DefinitionVersionRecord
 from engine.storage.uow import UnitOfWork
@@ -35,7 +36,7 @@ MAX_CHECKED = 256
 class DashboardService:
     """Dashboards of installed apps, run for an actor."""
 
-    def __init__(self, runs: CachedRuns, *, workers: int = 8) -> None:
+    def __init__(self, runs: ReportService, *, workers: int = 8) -> None:
         self._runs = runs
         self._workers = workers
         self._checked: dict[tuple[Any, ...], tuple[DashboardSpec, dict[str, ReportSpec]]] = {}

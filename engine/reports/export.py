@@ -20,16 +20,16 @@ from engine.forms.transfer.writers import (
 )
 from engine.forms.transfer_service import ExportFile
 from engine.identity.permissions import require
-from engine.reports.cache_runs import CachedRuns
 from engine.reports.compiler import CompiledReport
 from engine.reports.query import FilterClause
 from engine.reports.runner import stream_rows
+from engine.reports.service import ReportService
 
 ExportFormat = Literal["csv", "xlsx"]
 
 
 def export_report(
-    runs: CachedRuns,
+    runs: ReportService,
     *,
     app: str,
     key: str,
@@ -51,7 +51,7 @@ def export_report(
 
 
 def export_compiled(
-    runs: CachedRuns,
+    runs: ReportService,
     compiled: CompiledReport,
     *,
     actor: Who,
@@ -74,7 +74,7 @@ def export_compiled(
 
 
 def _rows(
-    runs: CachedRuns,
+    runs: ReportService,
     compiled: CompiledReport,
     *,
     actor: Who,

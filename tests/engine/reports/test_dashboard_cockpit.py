@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from engine.identity.actor import Actor
 from engine.registry import DefinitionRegistry
-from engine.reports.cache_runs import CachedRuns
 from engine.reports.dashboard import Click
 from engine.reports.dashboard_service import DashboardService
+from engine.reports.service import ReportService
 
 ADMIN = Actor(user_id=1, username="admin", is_admin=True)
 YEAR = {"period": ["2025-01-01", "2025-12-31"]}
@@ -21,7 +21,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def cockpit(engine: sa.Engine, **kwargs: Any) -> dict[str, dict[str, Any]]:
-    runs = kwargs.pop("runs", None) or CachedRuns(
+    runs = kwargs.pop("runs", None) or ReportService(
         engine, registry=DefinitionRegistry(), clock=lambda: NOW
     )
     payload = DashboardService(runs).run(app="aftersales", key="cockpit", actor=ADMIN, **kwargs)
@@ -48,7 +48,7 @@ def test_filters_and_clicks_narrow_the_page(aftersales_data: sa.Engine) -> None:
 
 
 def test_second_load_is_cached(aftersales_data: sa.Engine) -> None:
-    runs = CachedRuns(aftersales_data, registry=DefinitionRegistry(), clock=lambda: NOW)
+    runs = ReportService(aftersales_data, registry=DefinitionRegistry(), clock=lambda: NOW)
     cockpit(aftersales_data, values=YEAR, runs=runs)
     again = cockpit(aftersales_data, values=YEAR, runs=runs)
     assert all(w["cached"] for w in again.values() if "chart" in w)

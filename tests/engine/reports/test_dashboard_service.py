@@ -18,11 +18,11 @@ from engine.forms.service import RecordService
 from engine.identity.actor import Actor
 from engine.registry import DefinitionRegistry
 from engine.reports.cache import DataVersionBumper
-from engine.reports.cache_runs import CachedRuns, Run
 from engine.reports.dashboard import Click
 from engine.reports.dashboard_service import DashboardService
 from engine.reports.export import export_report
 from engine.reports.query import FilterClause, ReportQueryError
+from engine.reports.service import ReportService, Run
 from engine.storage.uow import UnitOfWork
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -134,10 +134,13 @@ TICKETS = [
 ]
 
 
+World = tuple[ReportService, RecordService]
+
+
 @pytest.fixture
 def world(
     migrated_engine: sa.Engine, uow_factory: Callable[[], UnitOfWork], tmp_path: Path
-) -> Iterator[tuple[CachedRuns, RecordService]]:
+) -> Iterator[World]:
     from engine.bundles import load_bundle
     from engine.installer import import_bundle
 
@@ -152,7 +155,7 @@ def world(
         data = {"subject": "s", "region": region, "city": city, "engineer": engineer,
                 "opened_on": opened_on.isoformat(), "csat": csat}  # fmt: skip
         records.create(app="dash", form="ticket", data=data, actor=None)
-    yield CachedRuns(migrated_engine, registry=registry, clock=lambda: NOW), records
+    yield ReportService(migrated_engine, registry=registry, clock=lambda: NOW), records
 
 
 ADMIN = Actor(user_id=1, username="admin", is_admin=True)
@@ -162,12 +165,12 @@ def widgets(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {w["key"]: w for w in payload["widgets"]}
 
 
-def run(runs: CachedRuns, **kwargs: Any) -> dict[str, dict[str, Any]]:
+def run(runs: ReportService, **kwargs: Any) -> dict[str, dict[str, Any]]:
     kwargs.setdefault("actor", ADMIN)
     return widgets(DashboardService(runs).run(app="dash", key="ops", **kwargs))
 
 
-def test_dashboard_runs_every_widget(world: tuple[CachedRuns, RecordService]) -> None:
+def test_dashboard_runs_every_widget(world: World) -> None:
     runs, _ = world
     payload = DashboardService(runs).run(app="dash", key="ops", actor=ADMIN)
     assert payload["refresh_seconds"] == 60
@@ -179,7 +182,7 @@ def test_dashboard_runs_every_widget(world: tuple[CachedRuns, RecordService]) ->
     assert found["map"]["layout"] == {"x": 0, "y": 0, "w": 12, "h": 6}
 
 
-def test_pivot_subtotals_are_ratios_of_the_level(world: tuple[CachedRuns, RecordService]) -> None:
+def test_pivot_subtotals_are_ratios_of_the_level(world: World) -> None:
     runs, _ = world
     pivot = run(runs)["pivot"]["chart"]
     assert pivot["kind"] == "pivot"
@@ -191,21 +194,21 @@ def test_pivot_subtotals_are_ratios_of_the_level(world: tuple[CachedRuns, Record
     assert rows[((), 0)] == pytest.approx(3 / 5)
 
 
-def test_global_filters_apply_to_bound_widgets(world: tuple[CachedRuns, RecordService]) -> None:
+def test_global_filters_apply_to_bound_widgets(world: World) -> None:
     runs, _ = world
     found = run(runs, values={"period": ["2026-11-01", "2026-11-30"], "region": ["north"]})
     assert found["kpi"]["chart"]["value"] == 1
     assert found["map"]["chart"]["series"][0]["data"] == [4, 1]  # region is not bound to it
 
 
-def test_click_filters_linked_widgets(world: tuple[CachedRuns, RecordService]) -> None:
+def test_click_filters_linked_widgets(world: World) -> None:
     runs, _ = world
     found = run(runs, clicks=[Click("map", "north")])
     assert found["kpi"]["chart"]["value"] == 2
     assert found["map"]["chart"]["series"][0]["data"] == [4, 2]
 
 
-def test_drill_region_city_engineer_records(world: tuple[CachedRuns, RecordService]) -> None:
+def test_drill_region_city_engineer_records(world: World) -> None:
     runs, _ = world
     found = run(runs, drill={"map": ["east"]})
     assert found["map"]["chart"]["xAxis"]["data"] == ["hz", "sh"]
@@ -218,7 +221,7 @@ def test_drill_region_city_engineer_records(world: tuple[CachedRuns, RecordServi
     assert "chart" not in found["map"]
 
 
-def test_bad_values_are_refused_with_paths(world: tuple[CachedRuns, RecordService]) -> None:
+def test_bad_values_are_refused_with_paths(world: World) -> None:
     runs, _ = world
     with pytest.raises(ReportQueryError) as info:
         run(runs, values={"period": "someday"})
@@ -231,7 +234,7 @@ def test_bad_values_are_refused_with_paths(world: tuple[CachedRuns, RecordServic
     assert info.value.code == "dashboard.drill-too-deep"
 
 
-def test_binding_to_a_missing_field(world: tuple[CachedRuns, RecordService]) -> None:
+def test_binding_to_a_missing_field(world: World) -> None:
     runs, _ = world
     with pytest.raises(DefinitionError) as info:
         DashboardService(runs).run(app="dash", key="broken", actor=ADMIN)
@@ -240,7 +243,7 @@ def test_binding_to_a_missing_field(world: tuple[CachedRuns, RecordService]) -> 
     ]
 
 
-def test_second_load_is_cached_until_a_write(world: tuple[CachedRuns, RecordService]) -> None:
+def test_second_load_is_cached_until_a_write(world: World) -> None:
     runs, records = world
     run(runs)
     again = run(runs)
@@ -258,14 +261,14 @@ def test_second_load_is_cached_until_a_write(world: tuple[CachedRuns, RecordServ
     assert after["kpi"]["chart"]["value"] == 7
 
 
-def test_cache_is_per_actor_scope(world: tuple[CachedRuns, RecordService]) -> None:
+def test_cache_is_per_actor_scope(world: World) -> None:
     runs, _ = world
     run(runs)
     viewer = Actor(user_id=5, username="v", roles={"dash": frozenset({"viewer"})})
     assert not run(runs, actor=viewer)["kpi"]["cached"]
 
 
-def test_widget_hidden_field_is_a_widget_error(world: tuple[CachedRuns, RecordService]) -> None:
+def test_widget_hidden_field_is_a_widget_error(world: World) -> None:
     runs, _ = world
     blind = Actor(user_id=6, username="b", roles={"dash": frozenset({"blind"})})
     found = run(runs, actor=blind)
@@ -273,7 +276,7 @@ def test_widget_hidden_field_is_a_widget_error(world: tuple[CachedRuns, RecordSe
     assert found["kpi"]["chart"]["value"] == 6
 
 
-def test_no_read_permission(world: tuple[CachedRuns, RecordService]) -> None:
+def test_no_read_permission(world: World) -> None:
     runs, _ = world
     nobody = Actor(user_id=7, username="n")
     with UnitOfWork(runs.db) as uow:
@@ -288,7 +291,7 @@ def _csv(chunks: Iterator[bytes]) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def test_export_csv_and_xlsx(world: tuple[CachedRuns, RecordService]) -> None:
+def test_export_csv_and_xlsx(world: World) -> None:
     runs, _ = world
     file = export_report(runs, app="dash", key="by_region", actor=ADMIN, file_format="csv",
                          filters=[FilterClause("city", "eq", "sh")])  # fmt: skip
@@ -302,7 +305,7 @@ def test_export_csv_and_xlsx(world: tuple[CachedRuns, RecordService]) -> None:
     assert rows == [["region", "tickets"], ["east", 4], ["north", 2]]
 
 
-def test_export_needs_the_export_permission(world: tuple[CachedRuns, RecordService]) -> None:
+def test_export_needs_the_export_permission(world: World) -> None:
     runs, _ = world
     viewer = Actor(user_id=5, username="v", roles={"dash": frozenset({"viewer"})})
     with pytest.raises(PermissionDenied):
