@@ -21,6 +21,7 @@ from engine.flows.spec_assign import MatchRule
 from engine.storage.form_records import StoredRecord
 
 KEYWORD_SPLIT = re.compile(r"[,，;；]")
+ID_TYPES = frozenset({"relation", "user", "department"})
 
 
 def run_match_rule(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
@@ -116,13 +117,31 @@ def write_record(
     instance = ctx.instance
     if not exprs or instance.form is None or instance.record_id is None:
         return {}
-    new = {key: evaluate(ctx.flow.expr(f"{base}/{key}"), values, now=ctx.now) for key in exprs}
+    definition, _store = ctx.env.kit.open(ctx.uow, instance.app, instance.form)
+    new = {
+        key: _as_stored(
+            definition.compiled.fields.get(key),
+            evaluate(ctx.flow.expr(f"{base}/{key}"), values, now=ctx.now),
+        )
+        for key in exprs
+    }
     after = ctx.writer().update(instance.app, instance.form, instance.record_id, new, actor=None)
     return {
         key: [jsonable(values.get(key)), jsonable(after.values.get(key))]
         for key in new
         if values.get(key) != after.values.get(key)
     }
+
+
+def _as_stored(spec: Any, value: Any) -> Any:
+    """An expression result as the field stores it: expressions give numbers as decimals and
+    lists as tuples, while ids of relation/user/department fields are whole numbers."""
+    if isinstance(value, tuple):
+        return [_as_stored(spec, v) for v in value]
+    kind = str(getattr(spec, "type", ""))
+    if kind in ID_TYPES and isinstance(value, Decimal) and value == int(value):
+        return int(value)
+    return value
 
 
 def remember(ctx: ActionContext, name: str, value: Any) -> None:
