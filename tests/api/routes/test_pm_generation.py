@@ -5,6 +5,7 @@ worker on an injected clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -110,3 +111,164 @@ def test_transfer_value_and_checks(client: TestClient, aftersales: str) -> None:
     )
     assert approve.status_code == 422  # above ¥5,000 an approver is required
     assert [e["path"] for e in approve.json()["errors"]] == ["approver"]
+
+
+# --- pm_generation: AFTERSALES.md §6 scenario 10 --------------------------------------------
+
+
+# A flow cannot yet write a relation from an expression: the evaluator gives numbers as Decimal
+# and the record writer (strict outside CSV import) wants an int id, so create_record of the
+# ticket (customer, contact, device) and of the next occurrence (plan, device) fails with
+# submission.wrong-type. Fix: engine/flows/actions.py hands integral Decimals over as int.
+RELATION_WRITES = pytest.mark.xfail(
+    strict=True, reason="flow actions pass relation ids as Decimal (submission.wrong-type)"
+)
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def _at(day: str, hour: int = 1, minute: int = 5) -> datetime:
+    """A worker run on `day` at hour:minute Shanghai time (the schedule fires at 01:00)."""
+    local = datetime.combine(date.fromisoformat(day), time(hour, minute), tzinfo=SHANGHAI)
+    return local.astimezone(UTC)
+
+
+def _run(engine: sa.Engine, day: str) -> None:
+    from engine.jobs.providers import collect_handlers
+    from engine.jobs.worker import Worker
+
+    at = _at(day)
+    Worker(engine, handlers=collect_handlers(), clock=lambda: at).drain()
+
+
+def _restart_schedule(engine: sa.Engine, day: str) -> None:
+    """The import queued the first run by the real clock; queue it by the test's clock."""
+    from engine.flows.runtime_env import environment
+    from engine.flows.service import FlowService
+    from engine.storage.tables_jobs import job_queue
+
+    with engine.begin() as conn:
+        conn.execute(sa.delete(job_queue).where(job_queue.c.kind == "flow.schedule"))
+    service = FlowService(db=engine, env=environment(), clock=lambda: _at(day, 0, 0))
+    assert service.sync_schedules(app="aftersales") >= 1
+
+
+def _occurrences(client: TestClient) -> list[dict[str, Any]]:
+    listed = client.get(f"{FORMS}/pm_occurrence/records", params={"limit": 100}).json()
+    return sorted(listed["items"], key=lambda o: (o["due_date"], o["id"]))
+
+
+def _plan(client: TestClient, mode: str = "fixed") -> dict[str, Any]:
+    """SC-2025-0007: AMC 2025-01-15..2026-01-14, every 3 months, horizon 14, one device."""
+    me = _me(client)
+    address = {"province": "浙江省", "city": "杭州市", "district": "西湖区", "detail": "1 Rd"}
+    customer_body = {"code": "C-10", "name": "华东精工", "tier": "key",
+                     "customer_type": "company", "address": address}  # fmt: skip
+    customer = _post(client, "customer", customer_body)
+    contact_body = {"name": "Li", "customer": customer["id"], "mobile": "13800000000"}
+    contact = _post(client, "contact", contact_body)
+    model_body = {"code": "AC-300", "name": "AC-300", "product_line": "compressor",
+                  "required_skill": "compressor", "product_manager": me}  # fmt: skip
+    model = _post(client, "product_model", model_body)
+    device = _post(client, "device", {
+        "code": "D-1", "name": "AC-300 #1", "serial_no": "AC3-2406B-00123",
+        "product_model": model["id"], "batch_no": "2406B", "customer": customer["id"],
+        "site_address": address, "delivery_date": "2024-12-20", "warranty_months": 12})  # fmt: skip
+    contract = _post(client, "service_contract", {
+        "customer": customer["id"], "contract_type": "amc", "start_date": "2025-01-15",
+        "end_date": "2026-01-14", "devices": [device["id"]], "pm_frequency_months": 3})  # fmt: skip
+    team = _post(client, "team", {"code": "FS-E", "name": "Field east", "kind": "field",
+                                  "manager": me})  # fmt: skip
+    plan = _post(client, "pm_plan", {
+        "customer": customer["id"], "contact": contact["id"], "contract": contract["id"],
+        "team": team["id"], "default_engineer": me, "devices": [{"device": device["id"]}],
+        "checklist": [{"item": "Valve pressure", "expected": "0.8 MPa"}],
+        "frequency": 3, "frequency_unit": "month", "horizon_days": 14,
+        "start_date": "2025-01-15", "schedule_mode": mode})  # fmt: skip
+    assert plan["end_date"] == "2026-01-14"  # defaults to the contract's end
+    # step 1 for a new device row: its first occurrence (start + 1·frequency), planned
+    first = _post(client, "pm_occurrence", {"plan": plan["id"], "device": device["id"],
+                                            "due_date": "2025-04-15"})  # fmt: skip
+    assert (first["status"], first["generate_on"], first["missed_on"]) == (
+        "planned",
+        "2025-04-01",
+        "2025-04-19",
+    )
+    return plan
+
+
+def _complete(client: TestClient, occurrence: dict[str, Any], day: str) -> dict[str, Any]:
+    body = {"status": "done", "done_date": day, "version": occurrence["version"]}
+    response = client.patch(f"{FORMS}/pm_occurrence/records/{occurrence['id']}", json=body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+@RELATION_WRITES
+def test_scenario_10_fixed_plan(
+    client: TestClient, aftersales: str, migrated_engine: sa.Engine
+) -> None:
+    _plan(client)
+    _restart_schedule(migrated_engine, "2025-03-31")
+    _run(migrated_engine, "2025-03-31")
+    [first] = _occurrences(client)
+    assert first["status"] == "planned" and first["ticket"] is None  # nothing yet
+
+    _run(migrated_engine, "2025-04-01")
+    first, second = _occurrences(client)
+    assert first["status"] == "generated"
+    ticket = _get(client, "ticket", first["ticket"])
+    assert (ticket["ticket_type"], ticket["channel"], ticket["priority"]) == ("pm", "system", "low")
+    assert ticket["device"] == first["device"]
+    assert (second["due_date"], second["status"], second["seq"]) == ("2025-07-15", "planned", 2)
+
+    done = _complete(client, first, "2025-04-18")
+    assert done["on_time"] is True  # due 04-15 + grace 3 d
+    assert _get(client, "device", first["device"])["last_pm_date"] == "2025-04-18"
+    _run(migrated_engine, "2025-04-19")
+    assert _occurrences(client)[0]["status"] == "done"  # done is never marked missed
+
+    _run(migrated_engine, "2025-06-30")
+    assert _occurrences(client)[1]["status"] == "planned"
+    _run(migrated_engine, "2025-07-01")
+    occurrences = _occurrences(client)
+    assert [o["status"] for o in occurrences] == ["done", "generated", "planned"]
+    assert occurrences[2]["due_date"] == "2025-10-15"
+    _run(migrated_engine, "2025-10-01")
+    occurrences = _occurrences(client)
+    # the next date, 2026-01-15, is past the contract's end: the contract yields 3 occurrences
+    assert [o["due_date"] for o in occurrences] == ["2025-04-15", "2025-07-15", "2025-10-15"]
+    assert occurrences[2]["status"] == "generated" and occurrences[2]["has_next"] is False
+
+
+def test_scenario_10_not_done_is_missed_and_the_manager_notified(
+    client: TestClient, aftersales: str, migrated_engine: sa.Engine
+) -> None:
+    _plan(client)
+    _restart_schedule(migrated_engine, "2025-04-01")
+    _run(migrated_engine, "2025-04-01")
+    _run(migrated_engine, "2025-04-18")
+    assert _occurrences(client)[0]["status"] == "generated"  # within the grace period
+    _run(migrated_engine, "2025-04-19")
+    assert _occurrences(client)[0]["status"] == "missed"
+    notes = client.get(f"{API}/notifications").json()
+    subjects = [n["subject"] for n in notes["items"]]
+    assert any(s.startswith("PM missed: plan PM-") for s in subjects), subjects
+
+
+@RELATION_WRITES
+def test_scenario_10_from_completion(
+    client: TestClient, aftersales: str, migrated_engine: sa.Engine
+) -> None:
+    _plan(client, mode="from_completion")
+    _restart_schedule(migrated_engine, "2025-04-01")
+    _run(migrated_engine, "2025-04-01")
+    [first] = _occurrences(client)  # no fixed next date: it waits for the completion
+    assert first["status"] == "generated"
+    _complete(client, first, "2025-04-18")
+    first, second = _occurrences(client)
+    assert (second["due_date"], second["status"]) == ("2025-07-18", "planned")
+    _run(migrated_engine, "2025-07-03")
+    assert _occurrences(client)[1]["status"] == "planned"
+    _run(migrated_engine, "2025-07-04")
+    assert _occurrences(client)[1]["status"] == "generated"
