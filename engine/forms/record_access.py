@@ -7,7 +7,8 @@ permission. The helpers here compile one `FormAccess` per request and apply its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -15,7 +16,10 @@ import sqlalchemy as sa
 from engine.errors import NotFoundError
 from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, admin_access, compile_form_access
+from engine.identity.related_access import NO_LINKS, FormLinks, checked, form_links, with_related
 from engine.identity.service import role_specs
+from engine.registry import FORMS
+from engine.storage.form_records import RecordLayout, StoredRecord
 from engine.storage.permission_sql import scope_conditions
 from engine.storage.uow import UnitOfWork
 
@@ -41,11 +45,79 @@ def form_access(*, uow: UnitOfWork, who: Who, app: str, form: str) -> FormAccess
 def form_accesses(
     *, uow: UnitOfWork, who: Who, app: str, forms: Iterable[str]
 ) -> dict[str, FormAccess]:
-    """The actor's access to each of `forms` of `app` (the roles are read once)."""
-    if not isinstance(who, Actor):
+    """The actor's access to each of `forms` of `app` (the roles are read once).
+
+    For a restricted actor each access also governs the form's relations and lookups: what
+    they show of the related records follows the actor's access to the target form
+    (`engine.identity.related_access`).
+    """
+    if not isinstance(who, Actor) or who.is_admin:
         return {form: admin_access(app=app, form=form) for form in forms}
-    roles = [] if who.is_admin else role_specs(uow=uow, actor=who, app=app)
-    return {form: compile_form_access(actor=who, app=app, form=form, roles=roles) for form in forms}
+    roles = role_specs(uow=uow, actor=who, app=app)
+    compiled: dict[str, FormAccess] = {}
+
+    def access_of(form: str) -> FormAccess:
+        if form not in compiled:
+            compiled[form] = compile_form_access(actor=who, app=app, form=form, roles=roles)
+        return compiled[form]
+
+    out: dict[str, FormAccess] = {}
+    for form in forms:
+        links = _links(uow, app, form)
+        targets = {target: access_of(target) for target in links.targets}
+        out[form] = with_related(access_of(form), links, targets)
+    return out
+
+
+def _links(uow: UnitOfWork, app: str, form: str) -> FormLinks:
+    try:
+        body = uow.definitions.get_current(app=app, kind=FORMS, key=form).body
+    except NotFoundError:
+        return NO_LINKS  # no such form: the caller's own lookup of it reports that
+    return form_links(app, body)
+
+
+def check_lookups(
+    conn: sa.Connection,
+    access: FormAccess,
+    layout: RecordLayout,
+    records: Sequence[StoredRecord],
+    *,
+    who: Who,
+    now: datetime,
+) -> tuple[list[StoredRecord], FormAccess]:
+    """`records` with the lookups of related records outside the actor's scope set to null.
+
+    One query per target form whose read scope is restricted (the target's scope condition
+    over the relation ids of all `records`), not a check per row. Returns the records and the
+    access to serialise them with: it no longer nulls the checked lookups.
+    """
+    if not access.scoped_lookups or not records:
+        return list(records), checked(access)
+    by_relation: dict[str, list[str]] = {}
+    for lookup, relation in access.scoped_lookups.items():
+        by_relation.setdefault(relation, []).append(lookup)
+    masked: dict[int, set[str]] = {}
+    for relation, lookups in by_relation.items():
+        target = access.related[relation]
+        tables = layout.tables.get(target.form)
+        pointed = {r.id: r.values.get(relation) for r in records}
+        ids = {v for v in pointed.values() if isinstance(v, int) and not isinstance(v, bool)}
+        reached = (
+            ids_in_scope(conn, target, tables.main, ids, who=who, now=now)
+            if tables is not None and ids
+            else frozenset()
+        )
+        for record_id, value in pointed.items():
+            if value not in reached:
+                masked.setdefault(record_id, set()).update(lookups)
+    out = [
+        replace(r, values={k: None if k in masked[r.id] else v for k, v in r.values.items()})
+        if r.id in masked
+        else r
+        for r in records
+    ]
+    return out, checked(access)
 
 
 def ids_in_scope(
@@ -111,6 +183,7 @@ def read_scope(
 __all__ = [
     "RECORD_NOT_FOUND",
     "Who",
+    "check_lookups",
     "departments_of",
     "form_access",
     "form_accesses",

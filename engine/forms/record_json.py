@@ -30,13 +30,19 @@ def record_to_json(
     The one shape of a record: GET, writes, lists and kanban columns all serialise through it
     (timestamps as `2026-01-02T03:04:05Z`, lookups, rollups, subform rows, relation ids).
 
-    With `access`, the fields hidden from that reader are left out.
+    With `access`, the fields hidden from that reader are left out, and lookups of related
+    records not checked against the reader's scope of the target form are null
+    (`access.scoped_lookups`, see `engine.forms.record_access.check_lookups`).
     """
     from engine.forms.values import json_value
 
     out: dict[str, Any] = {name: json_value(getattr(record, name)) for name in SYSTEM_FIELDS}
+    unchecked = access.scoped_lookups if access is not None else {}
     for key, value in record.values.items():
         if access is not None and access.is_hidden(key):
+            continue
+        if key in unchecked:
+            out[key] = None
             continue
         # Text, ids and flags are their own JSON: skip the codec lookup (lists read fast).
         out[key] = value if type(value) in _AS_IS else field_json(definition, key, value)

@@ -82,6 +82,11 @@ class FormAccess:
     field_levels: Mapping[str, FieldAccess]
     default_level: FieldAccess
     is_admin: bool = False
+    # Fields showing other forms' records (engine/identity/related_access.py): relation key →
+    # the actor's access to its target form, and lookups whose target read scope is restricted
+    # (lookup key → relation key): shown as null until checked against that scope in SQL.
+    related: Mapping[str, FormAccess] = field(default_factory=lambda: MappingProxyType({}))
+    scoped_lookups: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def can(self, action: str) -> bool:
         """Whether the actor may take `action` on at least some records of the form."""
@@ -96,8 +101,17 @@ class FormAccess:
         return ALL in self.scope(action)
 
     def field_level(self, key: str) -> FieldAccess:
-        """hidden, read or edit for field `key` (its head, for `relation.field` names)."""
-        return self.field_levels.get(key.split(".", 1)[0], self.default_level)
+        """hidden, read or edit for field `key`.
+
+        A `relation.field` name is at most the relation's level, and hidden when the field is
+        hidden on the target form (or the actor cannot read that form) — given `related`.
+        """
+        head, dot, rest = key.partition(".")
+        level = self.field_levels.get(head, self.default_level)
+        target = self.related.get(head) if dot else None
+        if target is not None and (not target.can("read") or target.is_hidden(rest)):
+            return "hidden"
+        return level
 
     def is_hidden(self, key: str) -> bool:
         return self.field_level(key) == "hidden"
@@ -114,8 +128,16 @@ class FormAccess:
         return tuple(key for key in keys if not self.is_hidden(key))
 
     def strip(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """`values` (a record's field values) without the hidden fields."""
-        return {key: value for key, value in values.items() if not self.is_hidden(key)}
+        """`values` (a record's field values) without the hidden fields.
+
+        Lookups not yet checked against their target's read scope (`scoped_lookups`) are null.
+        """
+        masked = self.scoped_lookups
+        return {
+            key: None if key in masked else value
+            for key, value in values.items()
+            if not self.is_hidden(key)
+        }
 
     def narrow(self, mask: Mapping[str, str]) -> FormAccess:
         """This access with each field of `mask` lowered to at most its level there.
@@ -299,7 +321,13 @@ def require_visible_fields(access: FormAccess, names: Iterable[str]) -> None:
 
 
 def _hidden_name(access: FormAccess, name: str) -> bool:
-    return not name.startswith("$") and name not in _SYSTEM_NAMES and access.is_hidden(name)
+    if name.startswith("$") or name in _SYSTEM_NAMES:
+        return False
+    if access.is_hidden(name) or name in access.scoped_lookups:
+        return True
+    head, dot, _rest = name.partition(".")
+    target = access.related.get(head) if dot else None
+    return target is not None and not target.is_unrestricted("read")
 
 
 _SYSTEM_NAMES = frozenset(
@@ -308,12 +336,18 @@ _SYSTEM_NAMES = frozenset(
 
 
 def _is_hidden_ref(access: FormAccess, ref: Any, targets: Mapping[str, FormAccess]) -> bool:
-    if ref.system:
-        return False
-    if access.is_hidden(ref.name) or (ref.via is not None and access.is_hidden(ref.via)):
+    if ref.via is None:
+        return not ref.system and access.is_hidden(ref.name)
+    if access.is_hidden(ref.name) or access.is_hidden(ref.via):
         return True
-    target = targets.get(str(ref.target_form)) if ref.via is not None else None
-    return target is not None and target.is_hidden(ref.column)
+    target = targets.get(str(ref.target_form)) or access.related.get(ref.via)
+    if target is None:
+        return False
+    # Through a relation, the joined row is any target record, in the actor's scope or not:
+    # only a target the actor reads in full can order or filter without revealing values.
+    if not target.is_unrestricted("read"):
+        return True
+    return not ref.system and target.is_hidden(ref.column)
 
 
 def _conditions(node: FilterNode | None) -> list[Condition]:

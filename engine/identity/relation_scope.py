@@ -48,17 +48,17 @@ class RelationScopeGuard:
         actor = load_actor(uow=uow, user_id=change.actor_id)
         if actor.is_admin:
             return
-        targets = {target for target, _ids in wanted.values()}
-        accesses = form_accesses(uow=uow, who=actor, app=change.app, forms=targets)
+        accesses = form_accesses(uow=uow, who=actor, app=change.app, forms=list(wanted))
         errors: list[FieldError] = []
-        for key, (target, ids) in wanted.items():
+        for target, pairs in wanted.items():
             table = self._table(definition, target)
+            ids = [record_id for _loc, record_id in pairs]
             reached = ids_in_scope(
                 uow.conn, accesses[target], table, ids, who=actor, now=uow.clock()
             )
             errors += [
-                FieldError(key, MISSING_RELATION, f"no live {target} record {record_id}")
-                for record_id in ids
+                FieldError(loc, MISSING_RELATION, f"no live {target} record {record_id}")
+                for loc, record_id in pairs
                 if record_id not in reached
             ]
         if errors:
@@ -81,17 +81,31 @@ class RelationScopeGuard:
 
 def _relation_ids(
     definition: FormDefinition, change: RecordChange
-) -> dict[str, tuple[str, list[int]]]:
-    """Changed same-app relation fields → (target form, the ids they now hold)."""
-    wanted: dict[str, tuple[str, list[int]]] = {}
+) -> dict[str, list[tuple[str, int]]]:
+    """Target form → (path, id) of every same-app relation value the change writes.
+
+    Relations in subform rows count like the form's own (path `items/0/part`): the rows of a
+    changed subform are written again as a whole.
+    """
+    wanted: dict[str, list[tuple[str, int]]] = {}
+    compiled = definition.compiled
     for key in sorted(change.changed):
-        spec = definition.compiled.fields.get(key)
-        if not isinstance(spec, RelationField) or "." in str(spec.form):
-            continue
-        ids = _ids(change.after.values.get(key))
-        if ids:
-            wanted[key] = (str(spec.form), ids)
+        value = change.after.values.get(key)
+        children = compiled.subform_fields.get(key)
+        if children is not None:
+            for index, row in enumerate(value if isinstance(value, list) else []):
+                for child, spec in children.items():
+                    if isinstance(row, dict) and child in row:
+                        _add(wanted, spec, f"{key}/{index}/{child}", row[child])
+        else:
+            _add(wanted, compiled.fields.get(key), key, value)
     return wanted
+
+
+def _add(wanted: dict[str, list[tuple[str, int]]], spec: Any, loc: str, value: Any) -> None:
+    if not isinstance(spec, RelationField) or "." in str(spec.form):
+        return
+    wanted.setdefault(str(spec.form), []).extend((loc, record_id) for record_id in _ids(value))
 
 
 def _ids(value: Any) -> list[int]:

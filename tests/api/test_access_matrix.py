@@ -45,7 +45,19 @@ key: visit
 label: Visit
 fields:
   - {key: note, type: text, label: Note}
+  - key: kind
+    type: select
+    label: Kind
+    options: [{key: onsite, label: Onsite}, {key: remote, label: Remote}]
+    default: onsite
   - {key: ticket, type: relation, form: ticket, label: Ticket}
+  - {key: ticket_subject, type: lookup, label: Ticket subject, relation: ticket, field: subject}
+  - {key: ticket_cost, type: lookup, label: Ticket cost, relation: ticket, field: cost}
+  - key: also
+    type: subform
+    label: Also concerns
+    fields:
+      - {key: other, type: relation, form: ticket, label: Other ticket}
 """,
     "roles/agent.yaml": """
 key: agent
@@ -54,7 +66,7 @@ permissions:
   - form: ticket
     actions: [create, read, update, delete, import, export]
     scope: department
-  - {form: visit, actions: [create, read], scope: department}
+  - {form: visit, actions: [create, read, update, export], scope: department}
 """,
     "roles/viewer.yaml": """
 key: viewer
@@ -75,7 +87,8 @@ permissions:
     actions: [read, update, export]
     scope: assigned
     fields: {cost: hidden}
-  - {form: visit, actions: [create, read], scope: own}
+  - {form: visit, actions: [create, read, update], scope: own}
+  - {form: visit, actions: [read, export], scope: all}
 """,
 }
 
@@ -441,3 +454,154 @@ def test_signed_out_and_definitions(world: World) -> None:
     assert world.api.get(BASE).status_code == 401
     forms = world.call("agent", "GET", "/api/v1/apps/acl/forms")
     assert forms.status_code in (403, 404, 405)
+
+
+# --- related records: lookups and subform relations ------------------------------------------
+
+VISITS = "/api/v1/apps/acl/forms/visit/records"
+
+
+def _visits(world: World) -> dict[str, int]:
+    """One visit per ticket, created by someone whose ticket scope reaches it."""
+    plan = {
+        "v1": ("agent", "t1"),
+        "v2": ("outsider", "t2"),
+        "v3": ("admin", "t3"),
+        "v5": ("admin", "t5"),
+        "v6": ("agent2", "t6"),
+    }
+    made: dict[str, int] = {}
+    for key, (who, ticket) in plan.items():
+        body = {"note": key, "ticket": world.tickets[ticket]}
+        response = world.call(who, "POST", VISITS, json=body)
+        assert response.status_code == 201, response.text
+        made[key] = response.json()["id"]
+    return made
+
+
+def _by_note(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["note"]: item for item in items}
+
+
+def test_lookups_show_what_the_target_form_lets_each_actor_see(world: World) -> None:
+    visits = _visits(world)
+    admin = _by_note(world.call("admin", "GET", VISITS).json()["items"])
+    assert admin["v5"]["ticket_subject"] == "secret five" and admin["v5"]["ticket_cost"] == 50
+    viewer = _by_note(world.call("viewer", "GET", VISITS).json()["items"])
+    assert (viewer["v1"]["ticket_subject"], viewer["v1"]["ticket_cost"]) == ("agent one", 10)
+    # The engineer reads every visit, but tickets only in its own scope and never their cost:
+    # the lookup of the hidden field is left out, those of other tickets are null; the
+    # relation's id stays.
+    engineer = world.call("engineer", "GET", VISITS).json()["items"]
+    assert set(_by_note(engineer)) == {"v1", "v2", "v3", "v5", "v6"}
+    assert all("ticket_cost" not in item for item in engineer)
+    for item in engineer:
+        if item["ticket"] != world.tickets["t3"]:
+            assert item["ticket_subject"] is None, item
+    one = world.call("engineer", "GET", f"{VISITS}/{visits['v5']}").json()
+    assert one["ticket"] == world.tickets["t5"]
+    assert one["ticket_subject"] is None and "ticket_cost" not in one
+    board = world.call("engineer", "GET", VISITS + "/kanban", params={"field": "kind"})
+    assert board.status_code == 200, board.text
+    cards = [card for column in board.json()["columns"] for card in column["items"]]
+    assert len(cards) == 5 and all("ticket_cost" not in card for card in cards)
+    assert {card["ticket_subject"] for card in cards} <= {None, "assigned three"}
+
+
+def test_lookups_of_hidden_or_out_of_scope_values_are_not_exported(world: World) -> None:
+    _visits(world)
+    rows = _csv(world.call("engineer", "GET", VISITS + "/export"))
+    assert "Ticket cost" not in rows[0] and "Ticket subject" in rows[0]
+    # (lookup cells are written as JSON values: "secret five" with its quotes)
+    cells = {cell.strip('"') for row in rows[1:] for cell in row}
+    assert not cells & {"secret five", "agent one", "sales two", "agent six", "50", "50.00"}
+    admin = _csv(world.call("admin", "GET", VISITS + "/export"))
+    assert "Ticket cost" in admin[0] and "secret five" in {c.strip('"') for r in admin for c in r}
+
+
+def test_filter_and_sort_through_lookups_reveal_nothing(world: World) -> None:
+    _visits(world)
+    hidden = "identity.hidden-field"
+    by_subject = json.dumps({"field": "ticket_subject", "op": "eq", "value": "secret five"})
+    refused = (
+        {"sort": "-ticket_cost"},
+        {"sort": "ticket_subject"},
+        {"sort": "ticket.subject"},
+        {"filter": by_subject},
+        {"filter": json.dumps({"field": "ticket_cost", "op": "gt", "value": 25})},
+        {"filter_expr": "ticket_cost > 25"},
+        {"filter_expr": "ticket.cost > 25"},
+        {"filter_expr": "ticket.subject = 'secret five'"},
+    )
+    for params in refused:
+        paths = ("",) if "sort" in params else ("", "/count", "/kanban")
+        for path in paths:
+            extra = {"field": "kind"} if path == "/kanban" else {}
+            response = world.call("engineer", "GET", VISITS + path, params={**params, **extra})
+            _problem(response, 403, hidden)
+    # A department agent reads only some tickets: ordering by their subject would rank the
+    # others' subjects, so it is refused too; the viewer reads every ticket and may.
+    _problem(world.call("agent", "GET", VISITS, params={"sort": "ticket_subject"}), 403, hidden)
+    ranked = world.call("viewer", "GET", VISITS, params={"sort": "-ticket_cost"})
+    assert ranked.status_code == 200, ranked.text
+    assert [item["note"] for item in ranked.json()["items"]] == ["v6", "v5", "v3", "v2", "v1"]
+    counted = world.call("viewer", "GET", VISITS + "/count", params={"filter": by_subject})
+    assert counted.json()["value"] == 1
+    # Sorting on the relation's own id column stays allowed: the id is shown anyway.
+    assert world.call("engineer", "GET", VISITS, params={"sort": "ticket"}).status_code == 200
+
+
+def test_subform_relations_must_stay_in_the_actor_scope(world: World) -> None:
+    t = world.tickets
+    refused = world.call(
+        "engineer",
+        "POST",
+        VISITS,
+        json={"note": "x", "also": [{"other": t["t4"]}, {"other": t["t5"]}]},
+    )
+    _problem(refused, 422, "submission.invalid")
+    assert [(e["path"], e["code"]) for e in refused.json()["errors"]] == [
+        ("also/1/other", "record.missing-relation")
+    ]
+    made = world.call("engineer", "POST", VISITS, json={"note": "y", "also": [{"other": t["t4"]}]})
+    assert made.status_code == 201, made.text
+    visits = _visits(world)
+    v1 = world.call("agent", "GET", f"{VISITS}/{visits['v1']}").json()
+    patch = world.call(
+        "agent",
+        "PATCH",
+        f"{VISITS}/{visits['v1']}",
+        json={"also": [{"other": t["t6"]}, {"other": t["t2"]}], "version": v1["version"]},
+    )
+    _problem(patch, 422, "submission.invalid")
+    assert patch.json()["errors"][0]["path"] == "also/1/other"
+    assert world.call("agent", "GET", f"{VISITS}/{visits['v1']}").json()["also"] == []
+    ok = world.call(
+        "agent",
+        "PATCH",
+        f"{VISITS}/{visits['v1']}",
+        json={"also": [{"other": t["t6"]}], "version": v1["version"]},
+    )
+    assert ok.status_code == 200, ok.text
+    # Bulk: one out-of-scope row refuses the whole batch.
+    ids = [visits["v1"], visits["v6"]]
+    bulk = world.call(
+        "agent",
+        "POST",
+        VISITS + "/bulk-update",
+        json={"ids": ids, "changes": {"also": [{"other": t["t5"]}]}},
+    )
+    assert bulk.status_code in (200, 422), bulk.text
+    if bulk.status_code == 200:
+        assert bulk.json()["applied"] is False
+    others = [world.call("agent", "GET", f"{VISITS}/{i}").json()["also"] for i in ids]
+    assert others == [[{"other": t["t6"]}], []]
+    # Admins and the outsider's own scope: the outsider may link its sales ticket only.
+    v2 = world.call("outsider", "GET", f"{VISITS}/{visits['v2']}").json()
+    refused_v2 = world.call(
+        "outsider",
+        "PATCH",
+        f"{VISITS}/{visits['v2']}",
+        json={"also": [{"other": t["t1"]}], "version": v2["version"]},
+    )
+    _problem(refused_v2, 422, "submission.invalid")
