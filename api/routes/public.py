@@ -19,7 +19,8 @@ from api.schemas import problem_responses
 from api.security import AdminActorDep
 from engine.errors import FieldError, SubmissionError
 from engine.public import PublicLink, PublicLinkService, PublicLinkSpec
-from engine.public.views import public_form, tracked_view
+from engine.public.answers import AnswerService
+from engine.public.views import answer_view, public_form, tracked_view
 
 router = APIRouter(tags=["public"])
 LINKS = "/apps/{app}/forms/{form}/public-links"
@@ -33,6 +34,18 @@ def get_public_service(request: Request) -> PublicLinkService:
     if service is None:
         get_record_service(request)  # makes the shared registry
         service = state.public_links = PublicLinkService(
+            db=state.db, registry=state.registry, listeners=state.record_listeners
+        )
+    return service
+
+
+def get_answer_service(request: Request) -> AnswerService:
+    """The app's answer-link service (one-time links issued by flows, `/a/{token}`)."""
+    state = request.app.state
+    service: AnswerService | None = getattr(state, "answer_links", None)
+    if service is None:
+        get_record_service(request)
+        service = state.answer_links = AnswerService(
             db=state.db, registry=state.registry, listeners=state.record_listeners
         )
     return service
@@ -196,6 +209,30 @@ def track_public_submission(tracking_token: str, request: Request) -> dict[str, 
     return tracked_view(tracked, lang=language(request))
 
 
+ANSWER_BODY_LIMIT = 64 * 1024
+
+
+@router.get("/public/answer/{token}", responses=problem_responses(404, 409, 429))
+def answer_form(token: str, request: Request) -> dict[str, Any]:
+    """The fields a one-time answer link asks for, with their current values."""
+    service = get_answer_service(request)
+    form = service.open(token=token, client=client_address(request))
+    return answer_view(form, lang=language(request))
+
+
+@router.post("/public/answer/{token}", responses=problem_responses(404, 409, 413, 422, 429))
+async def answer_submit(token: str, request: Request) -> dict[str, bool]:
+    """Answer once: a JSON object of the offered fields. A second answer is 409."""
+    data = _json_object(await read_limited(request, ANSWER_BODY_LIMIT))
+    await run_in_threadpool(
+        get_answer_service(request).answer,
+        token=token,
+        data=data,
+        client=client_address(request),
+    )
+    return {"answered": True}
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body or b"{}")
@@ -207,7 +244,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 __all__ = [
+    "ANSWER_BODY_LIMIT",
     "client_address",
+    "get_answer_service",
     "get_public_service",
     "language",
     "query_params",

@@ -62,7 +62,11 @@ class ActionContext:
         return RecordWriter(self.uow, self.env.kit, source="flow", depth=self.depth)
 
     def eval(self, path: str) -> Any:
-        return evaluate(self.flow.expr(path), self.values, now=self.now)
+        value = evaluate(self.flow.expr(path), self.values, now=self.now)
+        # expressions compute numbers as Decimal; an id for a relation/user field must be an int
+        if isinstance(value, Decimal) and value == value.to_integral_value():
+            return int(value)
+        return value
 
 
 def record_values(

@@ -67,7 +67,8 @@ class LinkStore:
             .where(public_links.c.app == app, public_links.c.form == form)
             .order_by(public_links.c.id)
         )
-        return [PublicLink(**row._mapping) for row in self._conn.execute(query)]
+        links = [PublicLink(**row._mapping) for row in self._conn.execute(query)]
+        return [x for x in links if x.options.get("kind") != "answer"]  # one-time links
 
     def list_app(self, *, app: str) -> list[PublicLink]:
         query = sa.select(public_links).where(public_links.c.app == app).order_by(public_links.c.id)

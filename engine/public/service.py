@@ -236,7 +236,7 @@ class PublicLinkService:
 
     def _open(self, uow: UnitOfWork, token: str) -> PublicLink:
         link = LinkStore(uow.conn, now=self._clock()).find(token=token[:64])
-        if link is None:
+        if link is None or link.options.get("kind") == "answer":  # answer links are /a/…
             raise NotFoundError("no such public link", code=LINK_NOT_FOUND)
         if not link.is_open(self._clock()):
             raise NotFoundError("this public link is closed", code=LINK_CLOSED)

@@ -10,6 +10,7 @@ from typing import Any
 from engine.forms.record_schema import record_json_schema
 from engine.labels import label_text
 from engine.public._store import PublicLink
+from engine.public.answers import AnswerForm
 from engine.public.service import Prefilled, Tracked
 from engine.public.spec import link_spec
 from engine.registry import FormDefinition
@@ -62,6 +63,21 @@ def tracked_view(tracked: Tracked, *, lang: str = "en") -> dict[str, Any]:
     }
 
 
+def answer_view(form: AnswerForm, *, lang: str = "en") -> dict[str, Any]:
+    """An answer link as a form to fill: the offered fields with their current values."""
+    filled = Prefilled(values=form.values, readonly=frozenset(), display={})
+    fields = [_field(form.definition, key, filled, lang) for key in form.fields]
+    for item in fields:
+        item["required"] = item["key"] in form.required
+    expires = form.link.expires_at
+    return {
+        "label": _form_label(form.definition, lang),
+        "fields": fields,
+        "prefilled": [],
+        "expires_at": expires.isoformat() if expires else None,
+    }
+
+
 def _form_label(definition: FormDefinition, lang: str) -> str:
     spec = definition.compiled.spec
     return label_text(spec.label, lang) if spec.label else spec.key
@@ -109,4 +125,4 @@ def _display(definition: FormDefinition, key: str, value: Any, lang: str) -> str
     return str(value)
 
 
-__all__ = ["public_form", "tracked_view"]
+__all__ = ["answer_view", "public_form", "tracked_view"]
