@@ -51,7 +51,23 @@ def kpi_card(chart: Chart, data: ChartData) -> dict[str, Any]:
         card.update(label=measure.label, format=measure.format, decimals=measure.decimals)
     for extra in data.measures[1:]:  # e.g. the sample size n shown under the value
         card.setdefault("extra", {})[extra.key] = _first_value_of(data, extra.key)
+    card.update(_card_flags(data.result.meta, has_rows=bool(data.result.rows)))
     return card
+
+
+def _card_flags(meta: Mapping[str, Any], *, has_rows: bool) -> dict[str, Any]:
+    """The n<30 guard and the provisional flag of the card's row (the first), when the report
+    asks for them: a flagged value is shown as "n<30" / hatched and is not coloured."""
+    flags: dict[str, Any] = {}
+    small = meta.get("small_sample")
+    if isinstance(small, dict):
+        flags["small_sample"] = not has_rows or 0 in small.get("rows", ())
+        if "compare_rows" in small:
+            flags["previous_small_sample"] = 0 in small["compare_rows"]
+    provisional = meta.get("provisional")
+    if isinstance(provisional, dict):
+        flags["provisional"] = bool(provisional.get("period"))
+    return flags
 
 
 def _first_value_of(data: ChartData, key: str) -> Any:

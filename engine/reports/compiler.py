@@ -310,6 +310,11 @@ def _check_outer(compiled: CompiledReport, problems: list[Problem]) -> None:
     for index, sort in enumerate(compiled.spec.sort):
         if sort.by not in keys:
             problems.append(Problem(UNKNOWN_KEY, f"/sort/{index}/by", f"no column {sort.by!r}"))
+    guard = compiled.spec.small_sample
+    for index, key in enumerate(guard.measures if guard else ()):
+        if key not in {m.key for m in compiled.measures}:
+            where = f"/small_sample/measures/{index}"
+            problems.append(Problem(UNKNOWN_KEY, where, f"no measure {key!r}"))
     if compiled.spec.others and not (compiled.dimensions and compiled.spec.limit):
         message = "others needs a dimension and a limit"
         problems.append(Problem(UNKNOWN_KEY, "/others", message))

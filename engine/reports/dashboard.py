@@ -64,6 +64,14 @@ def check_dashboard(
                     f"/widgets/{i}/drill_down/{j}",
                     f"{field!r} is not a field of report {report.key!r}'s dataset",
                 )
+        measures = {m.key for m in report.measures}
+        if widget.card is not None and widget.card not in measures:
+            message = f"report {report.key!r} has no measure {widget.card!r}"
+            add(UNKNOWN_MEASURE, f"/widgets/{i}/card", message)
+        for j, measure in enumerate(widget.small_sample.measures if widget.small_sample else ()):
+            if measure not in measures:
+                path = f"/widgets/{i}/small_sample/measures/{j}"
+                add(UNKNOWN_MEASURE, path, f"report {report.key!r} has no measure {measure!r}")
         for j, target in enumerate(widget.links_to):
             _check_link(
                 add,

@@ -199,6 +199,7 @@ class DashboardService:
             "links_to": list(widget.links_to),
             "drill_down": list(widget.drill_down),
         }
+        report = widget.applied_to(report)  # the widget's compare, n<30 and provisional
         step = drill_step(report, widget.drill_down, path)
         clauses = tuple(filters) + step.filters
         out["drill"] = {"level": step.level, "path": list(path)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.errors import PermissionDenied
-from engine.forms.listing import DATE, DATETIME
 from engine.forms.record_access import Who, form_accesses
 from engine.identity.actor import Actor
 from engine.identity.permissions import HIDDEN_FIELD, FormAccess, admin_access, require
 from engine.reports.compiler import CompiledReport
 from engine.reports.dataset import Dataset
+from engine.reports.periods import result_flags, shifted_filters
 from engine.reports.query import FilterClause, bad, clause_condition
 from engine.reports.result import QueryResult, ResultColumn
 from engine.reports.statement import OTHER, build_statement
@@ -67,7 +67,8 @@ def run_report(
 
     `limit` overrides the report's; `truncated` tells whether rows were left out. With a
     `compare` report and a `between` filter on a date or datetime field, a second statement
-    runs the same query over the previous period (or year) into `compare`.
+    runs the same query over the previous period (or year) into `compare`. The report's n<30
+    guard and provisional window become `meta` flags (engine/reports/periods.py).
 
     Raises:
         PermissionDenied: `identity.permission-denied` without read on a form the report
@@ -83,12 +84,13 @@ def run_report(
         rows, truncated = rows[: prepared.limit], True
     compare = None
     if compiled.spec.compare is not None:
-        shifted = _shifted(compiled, extra_filters)
+        shifted = shifted_filters(compiled, extra_filters)
         meta["compare"] = "previous period filter" if shifted else "no date range filter"
         if shifted is not None:
             again = _prepare(conn, compiled, actor, now, shifted, drill, limit, access)
             previous = [_convert(compiled.columns, r) for r in conn.execute(again.statement)]
             compare = tuple(_finish(compiled, previous)[0])
+    meta.update(result_flags(compiled, rows, filters=extra_filters, now=now, compare=compare))
     return QueryResult(
         columns=compiled.columns,
         rows=tuple(rows),
@@ -256,51 +258,6 @@ def _finish(
     meta["others_rows"] = count
     meta["others_marker"] = OTHER
     return [row for row, _ in marked], meta, count > 0
-
-
-def _shifted(
-    compiled: CompiledReport, filters: Sequence[FilterClause]
-) -> list[FilterClause] | None:
-    """`filters` with the first date range moved to the previous period (or year)."""
-    for index, clause in enumerate(filters):
-        if clause.op != "between":
-            continue
-        try:
-            column = replace(compiled.dataset, sources=dict(compiled.dataset.sources)).resolve(
-                clause.field, where="/filters"
-            )
-        except Exception:  # noqa: BLE001 - an unknown field is reported by the main run
-            continue
-        if column.family not in (DATE, DATETIME):
-            continue
-        low, high = (_as_time(v) for v in clause.value)
-        if compiled.spec.compare == "previous_year":
-            moved = [_year_back(low), _year_back(high)]
-        else:
-            span = (high - low) + (timedelta(days=1) if _is_day(low) else timedelta(0))
-            moved = [low - span, high - span]
-        shifted = list(filters)
-        shifted[index] = FilterClause(clause.field, "between", moved)
-        return shifted
-    return None
-
-
-def _as_time(value: Any) -> Any:
-    if isinstance(value, date):
-        return value
-    text = str(value)
-    return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-
-
-def _is_day(value: Any) -> bool:
-    return isinstance(value, date) and not isinstance(value, datetime)
-
-
-def _year_back(value: Any) -> Any:
-    try:
-        return value.replace(year=value.year - 1)
-    except ValueError:  # 29 February
-        return value.replace(year=value.year - 1, day=28)
 
 
 __all__ = ["STREAM_BATCH", "accesses_for", "run_report", "stream_rows"]

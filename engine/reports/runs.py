@@ -35,11 +35,14 @@ class Run:
 
 
 def clock_part(spec: ReportSpec, now: datetime) -> str:
-    """The part of `now` a query's result depends on: none, the day, or the minute."""
+    """The part of `now` a query's result depends on: none, the day, or the minute.
+
+    Provisional flags depend on the day (a period stops being provisional at midnight).
+    """
     text = spec.model_dump_json().lower()
     if "now(" in text:
         return now.strftime("%Y-%m-%dT%H:%M")
-    if "today(" in text:
+    if "today(" in text or spec.provisional_days is not None:
         return now.strftime("%Y-%m-%d")
     return ""
 

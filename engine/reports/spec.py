@@ -124,6 +124,26 @@ class Chart(SpecModel):
     options: dict[str, JsonValue] = Field({}, description="Extra ECharts options, passed as is")
 
 
+class SmallSample(SpecModel):
+    """The n<30 guard: a row whose denominator (the sum of `measures`) is under `below` is
+    flagged in the result (`meta.small_sample`), so the UI shows "n<30" and does not colour it."""
+
+    measures: tuple[Key, ...] = Field(min_length=1, description="Measures summed as the n")
+    below: Annotated[int, Field(ge=1)] = 30
+
+
+Compare = Literal["previous_period", "previous_year"]
+ProvisionalDays = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=366,
+        description="A period (or grain bucket) that ended less than this many days ago is "
+        "provisional (`meta.provisional`)",
+    ),
+]
+
+
 class ReportSpec(SpecModel):
     """One query and how to show it."""
 
@@ -140,7 +160,9 @@ class ReportSpec(SpecModel):
     others: bool = Field(
         False, description="With a limit: the groups past it become one trailing others row"
     )
-    compare: Literal["previous_period", "previous_year"] | None = None
+    compare: Compare | None = None
+    small_sample: SmallSample | None = None
+    provisional_days: ProvisionalDays | None = None
     timezone: str = Field(
         "UTC", max_length=64, description="IANA zone of date grains and date filters"
     )
@@ -170,6 +192,35 @@ class Widget(SpecModel):
     h: Annotated[int, Field(ge=1, le=48)]
     drill_down: tuple[Key, ...] = Field((), description="Finer dimensions, then the records")
     links_to: tuple[Key, ...] = Field((), description="Widgets filtered when this one is clicked")
+    card: Key | None = Field(
+        None,
+        description="Show the report as a KPI card of this measure over the whole filtered "
+        "population (its dimensions dropped)",
+    )
+    compare: Compare | None = Field(None, description="Overrides the report's `compare`")
+    small_sample: SmallSample | None = Field(None, description="Overrides the report's guard")
+    provisional_days: ProvisionalDays | None = Field(
+        None, description="Overrides the report's `provisional_days`"
+    )
+
+    def applied_to(self, report: ReportSpec) -> ReportSpec:
+        """`report` with this widget's card, compare, n<30 guard and provisional window."""
+        update: dict[str, object] = {
+            key: getattr(self, key)
+            for key in ("compare", "small_sample", "provisional_days")
+            if getattr(self, key) is not None
+        }
+        if self.card is not None:
+            guard = update.get("small_sample", report.small_sample)
+            shown = (self.card,) + (guard.measures if isinstance(guard, SmallSample) else ())
+            update |= {
+                "dimensions": (),
+                "sort": (),
+                "limit": None,
+                "others": False,
+                "chart": Chart(type="kpi", y=tuple(dict.fromkeys(shown))),
+            }
+        return report.model_copy(update=update) if update else report
 
 
 class Alert(SpecModel):
@@ -215,6 +266,7 @@ __all__ = [
     "Join",
     "Measure",
     "ReportSpec",
+    "SmallSample",
     "Sort",
     "Widget",
 ]
