@@ -25,6 +25,7 @@ from engine.flows.assign_filters import (
     screen,
 )
 from engine.flows.assignees_directory import active_only
+from engine.flows.routing import column as routing_column
 from engine.flows.routing import current_values, remember, target, write_record
 from engine.flows.spec_assign import LoadSource, PickAssignee
 from engine.storage.tables import users
@@ -149,7 +150,7 @@ def _loads(ctx: ActionContext, source: LoadSource | None, user_ids: list[int]) -
     app, form = target(ctx, source.form)
     _definition, store = ctx.env.kit.open(ctx.uow, app, form)
     main = store.layout.main
-    column = main.c[source.user_field]
+    column = routing_column(main, source.user_field, form)
     query = (
         sa.select(column, sa.func.count())
         .where(column.in_(user_ids), main.c.deleted_at.is_(None))

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.errors import TransitionError
 from engine.expr import evaluate, references
 from engine.flows.actions import ActionContext, jsonable, record_values
 from engine.flows.instances import FlowStore
@@ -22,6 +23,8 @@ from engine.storage.form_records import StoredRecord
 
 KEYWORD_SPLIT = re.compile(r"[,，;；]")
 ID_TYPES = frozenset({"relation", "user", "department"})
+SYSTEM_COLUMNS = frozenset({"id", "version", "deleted_at"})
+UNKNOWN_FIELD = "flow.unknown-field"
 
 
 def run_match_rule(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
@@ -49,8 +52,8 @@ def _rules(ctx: ActionContext, app: str, form: str, action: MatchRule) -> list[S
     main = store.layout.main
     query = sa.select(main.c.id).where(main.c.deleted_at.is_(None))
     if action.active_field is not None:
-        query = query.where(main.c[action.active_field].is_(True))
-    query = query.order_by(main.c[action.order_by].asc(), main.c.id.asc())
+        query = query.where(column(main, action.active_field, form).is_(True))
+    query = query.order_by(column(main, action.order_by, form).asc(), main.c.id.asc())
     return store.get_many(ids=[int(i) for i in ctx.uow.conn.execute(query).scalars()])
 
 
@@ -152,6 +155,14 @@ def remember(ctx: ActionContext, name: str, value: Any) -> None:
     FlowStore(ctx.uow.conn).set_variables(ctx.instance.id, variables, ctx.now)
 
 
+def column(table: sa.Table, name: str, form: str) -> sa.Column[Any]:
+    """The stored column of field `name` (publish checks catch unknown names when the app's
+    forms are known; this covers a form changed after the flow was published)."""
+    if name not in table.c or name in SYSTEM_COLUMNS:
+        raise TransitionError(f"form {form!r} has no stored field {name!r}", code=UNKNOWN_FIELD)
+    return table.c[name]
+
+
 def target(ctx: ActionContext, ref: str) -> tuple[str, str]:
     app, _, form = ref.rpartition(".")
     return (app or ctx.instance.app), form
@@ -185,6 +196,7 @@ def _exprs(path: str, action: MatchRule) -> list[str]:
 
 __all__ = [
     "as_keys",
+    "column",
     "current_values",
     "is_blank",
     "key",

@@ -373,3 +373,32 @@ def _task_records(engine: sa.Engine, user_id: int) -> set[int]:
     )
     with engine.connect() as conn:
         return {int(r) for r in conn.execute(query).scalars()}
+
+
+def test_the_agent_role_sees_its_own_and_the_pool_tickets(
+    client: TestClient, routing: dict[str, Any], uow_factory: Any
+) -> None:
+    from engine.identity.service import load_actor
+    from engine.identity.tokens import create_token
+
+    agent, staff = _staff(client, routing, "X", 3, 0)  # granted the bundle's agent role
+    mine = _repair(client, routing)
+    _patch_staff(client, staff, availability="off")
+    pooled = _repair(client, routing)
+    me = client.get(f"{API}/auth/me").json()
+    other = _repair(client, routing, assignee=me["user"]["id"] if "user" in me else me["id"])
+    with uow_factory() as uow:
+        token = create_token(uow=uow, actor=load_actor(uow=uow, user_id=agent), name="agent")
+        uow.commit()
+    seen = client.get(f"{API}{FORMS}/ticket/records", params={"limit": 200},
+                      headers={"Authorization": f"Bearer {token.token}"})  # fmt: skip
+    assert seen.status_code == 200, seen.text
+    ids = {r["id"] for r in seen.json()["items"]}
+    assert {mine["id"], pooled["id"]} <= ids and other["id"] not in ids
+
+
+def _patch_staff(client: TestClient, staff_id: int, **values: Any) -> None:
+    url = f"{API}{FORMS}/staff/records/{staff_id}"
+    version = client.get(url).json()["version"]
+    response = client.patch(url, json={**values, "version": version})
+    assert response.status_code == 200, response.text

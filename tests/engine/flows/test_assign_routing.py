@@ -4,6 +4,7 @@ and fair assignment under concurrency on PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -278,3 +279,102 @@ def _people(kit: Kit) -> list[StoredRecord]:
         _definition, store = kit.env.kit.open(uow, "ra", "person")
         ids = list(uow.conn.execute(sa.select(store.layout.main.c.id)).scalars())
         return store.get_many(ids=ids)
+
+
+def test_concurrent_assignments_pick_different_people(kit: Kit, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: no concurrent assignment to race")
+    groups = _rules(kit)
+    people = {kit.person(f"p{i}", groups["pumps"], 3) for i in range(4)}
+    barrier = threading.Barrier(4)
+    made: list[int] = []
+    errors: list[BaseException] = []
+
+    def create(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            made.append(kit.write("case", subject=f"c{n}", kind="repair", line="pump").id)
+        except BaseException as err:  # reported below, in the test's thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assignees = [kit.get("case", case_id).values["assignee"] for case_id in made]
+    # without the row lock every case would see the same loads and stamps and pick the same one
+    assert sorted(assignees) == sorted(people)
+
+
+def test_publish_reports_unknown_forms_and_fields_with_paths() -> None:
+    import yaml
+
+    from engine.errors import DefinitionError
+    from engine.flows.assign_checks import form_fields_of
+    from engine.flows.checks import FlowContext
+    from engine.flows.compiler import compile_flow
+    from engine.flows.spec import FlowSpec
+    from engine.forms.spec import FormSpec
+
+    text = FILES["flows/route.yaml"]
+    text = text.replace("form: rule", "form: rules").replace("order_by: seq", "order_by: rank")
+    text = text.replace("{by: stamp}", "{by: stamped}").replace("field: grps", "field: groups")
+    text = text.replace("set: {grp: $rule.target", "set: {group: $rule.target")
+    text = text.replace("where: status =", "where: (status =")
+    spec = FlowSpec.model_validate(yaml.safe_load(text))
+    forms = [FormSpec.model_validate(yaml.safe_load(FILES[f"forms/{k}.yaml"])) for k in
+             ("case", "rule", "person", "grp")]  # fmt: skip
+    ctx = FlowContext(forms=frozenset({"case", "rule", "person", "grp"}),
+                      form_fields=form_fields_of(forms))  # fmt: skip
+    with pytest.raises(DefinitionError) as caught:
+        compile_flow(spec, ctx=ctx)
+    found = {(p.code, p.path) for p in caught.value.problems}
+    assert found == {
+        ("flow.unknown-form", "/nodes/1/actions/0/form"),
+        ("flow.unknown-field", "/nodes/2/actions/0/filters/0/field"),
+        ("flow.unknown-field", "/nodes/2/actions/0/rank/2/by"),
+        ("expr.syntax", "/nodes/2/actions/0/load/where"),
+    }
+    ctx = FlowContext(forms=ctx.forms, form_fields=ctx.form_fields, catalog=_case_catalog(forms))
+    with pytest.raises(DefinitionError) as caught:
+        compile_flow(spec, ctx=ctx)
+    assert ("flow.unknown-field", "/nodes/1/actions/0/set/group") in {
+        (p.code, p.path) for p in caught.value.problems
+    }
+    text = FILES["flows/route.yaml"].replace("order_by: seq", "order_by: rank")
+    spec = FlowSpec.model_validate(yaml.safe_load(text))
+    with pytest.raises(DefinitionError) as caught:
+        compile_flow(spec, ctx=ctx)
+    assert [(p.code, p.path) for p in caught.value.problems] == [
+        ("flow.unknown-field", "/nodes/1/actions/0/order_by")
+    ]
+
+
+def _case_catalog(forms: list[Any]) -> Any:
+    from engine.flows.checks import FLOW_VARIABLES
+    from engine.forms._catalog import build_catalog
+    from engine.forms.compiler import compile_form
+
+    by_key = {f.key: f for f in forms}
+    return {**build_catalog(FLOW_VARIABLES), **compile_form(by_key["case"], forms=by_key).catalog}
+
+
+def test_a_rules_form_changed_after_publish_is_a_clear_run_time_error(kit: Kit) -> None:
+    import yaml
+
+    from engine.flows.instances import FlowStore
+
+    text = FILES["flows/route.yaml"].replace("order_by: seq", "order_by: priority_order")
+    body = yaml.safe_load(text)
+    with UnitOfWork(kit.engine) as uow:  # published without knowing the rule form's fields
+        uow.definitions.publish(
+            app="ra", kind="flows", key="route", body=body, digest="changed", actor=None
+        )
+        uow.commit()
+    case = kit.write("case", subject="x")
+    with UnitOfWork(kit.engine) as uow:
+        [instance] = FlowStore(uow.conn).instances(app="ra", record_id=case.id)
+    assert (instance.status, instance.error_code) == ("error", "flow.unknown-field")
+    assert instance.error_detail and "priority_order" in instance.error_detail["message"]
