@@ -4,7 +4,7 @@ worker on an injected clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -116,14 +116,6 @@ def test_transfer_value_and_checks(client: TestClient, aftersales: str) -> None:
 # --- pm_generation: AFTERSALES.md §6 scenario 10 --------------------------------------------
 
 
-# A flow cannot yet write a relation from an expression: the evaluator gives numbers as Decimal
-# and the record writer (strict outside CSV import) wants an int id, so create_record of the
-# ticket (customer, contact, device) and of the next occurrence (plan, device) fails with
-# submission.wrong-type. Fix: engine/flows/actions.py hands integral Decimals over as int.
-RELATION_WRITES = pytest.mark.xfail(
-    strict=True, reason="flow actions pass relation ids as Decimal (submission.wrong-type)"
-)
-
 SHANGHAI = timezone(timedelta(hours=8))
 
 
@@ -158,8 +150,8 @@ def _occurrences(client: TestClient) -> list[dict[str, Any]]:
     return sorted(listed["items"], key=lambda o: (o["due_date"], o["id"]))
 
 
-def _plan(client: TestClient, mode: str = "fixed") -> dict[str, Any]:
-    """SC-2025-0007: AMC 2025-01-15..2026-01-14, every 3 months, horizon 14, one device."""
+def _masters(client: TestClient, delivered: str = "2024-12-20") -> dict[str, dict[str, Any]]:
+    """A key customer in Hangzhou with a contact and one AC-300 delivered on `delivered`."""
     me = _me(client)
     address = {"province": "浙江省", "city": "杭州市", "district": "西湖区", "detail": "1 Rd"}
     customer_body = {"code": "C-10", "name": "华东精工", "tier": "key",
@@ -173,7 +165,15 @@ def _plan(client: TestClient, mode: str = "fixed") -> dict[str, Any]:
     device = _post(client, "device", {
         "code": "D-1", "name": "AC-300 #1", "serial_no": "AC3-2406B-00123",
         "product_model": model["id"], "batch_no": "2406B", "customer": customer["id"],
-        "site_address": address, "delivery_date": "2024-12-20", "warranty_months": 12})  # fmt: skip
+        "site_address": address, "delivery_date": delivered, "warranty_months": 12})  # fmt: skip
+    return {"customer": customer, "contact": contact, "device": device}
+
+
+def _plan(client: TestClient, mode: str = "fixed") -> dict[str, Any]:
+    """SC-2025-0007: AMC 2025-01-15..2026-01-14, every 3 months, horizon 14, one device."""
+    me = _me(client)
+    masters = _masters(client)
+    customer, contact, device = masters["customer"], masters["contact"], masters["device"]
     contract = _post(client, "service_contract", {
         "customer": customer["id"], "contract_type": "amc", "start_date": "2025-01-15",
         "end_date": "2026-01-14", "devices": [device["id"]], "pm_frequency_months": 3})  # fmt: skip
@@ -204,7 +204,6 @@ def _complete(client: TestClient, occurrence: dict[str, Any], day: str) -> dict[
     return dict(response.json())
 
 
-@RELATION_WRITES
 def test_scenario_10_fixed_plan(
     client: TestClient, aftersales: str, migrated_engine: sa.Engine
 ) -> None:
@@ -220,6 +219,14 @@ def test_scenario_10_fixed_plan(
     ticket = _get(client, "ticket", first["ticket"])
     assert (ticket["ticket_type"], ticket["channel"], ticket["priority"]) == ("pm", "system", "low")
     assert ticket["device"] == first["device"]
+    visit = _get(client, "field_visit", first["visit"])
+    assert (visit["ticket"], visit["visit_type"], visit["status"]) == (
+        ticket["id"],
+        "pm",
+        "dispatched",
+    )
+    assert visit["engineer"] == _me(client)  # the plan's default engineer, on the due date
+    assert visit["scheduled_start"] == "2025-04-15T01:00:00Z"  # 09:00 in Shanghai
     assert (second["due_date"], second["status"], second["seq"]) == ("2025-07-15", "planned", 2)
 
     done = _complete(client, first, "2025-04-18")
@@ -256,7 +263,6 @@ def test_scenario_10_not_done_is_missed_and_the_manager_notified(
     assert any(s.startswith("PM missed: plan PM-") for s in subjects), subjects
 
 
-@RELATION_WRITES
 def test_scenario_10_from_completion(
     client: TestClient, aftersales: str, migrated_engine: sa.Engine
 ) -> None:
@@ -272,3 +278,62 @@ def test_scenario_10_from_completion(
     assert _occurrences(client)[1]["status"] == "planned"
     _run(migrated_engine, "2025-07-04")
     assert _occurrences(client)[1]["status"] == "generated"
+
+
+# --- RMA and complaint ------------------------------------------------------------------------
+
+
+def _ticket(client: TestClient, masters: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
+    body = {"subject": kind, "description": kind, "channel": "phone", "ticket_type": kind,
+            "customer": masters["customer"]["id"], "contact": masters["contact"]["id"],
+            "device": masters["device"]["id"], "priority": "medium"}  # fmt: skip
+    return _post(client, "ticket", body)
+
+
+@pytest.mark.parametrize(
+    ("reason", "requested", "eligibility", "days"),
+    [("doa", "2025-06-05", "return", 4), ("defect", "2025-06-12", "exchange", 11),
+     ("defect", "2025-06-20", "repair", 19), ("not_satisfied", "2025-06-05", "repair", 4),
+     ("defect", "2026-06-20", "paid", 384)],
+)  # fmt: skip
+def test_rma_eligibility_follows_the_sanbao_rule(
+    client: TestClient, aftersales: str, reason: str, requested: str, eligibility: str, days: int
+) -> None:
+    masters = _masters(client, delivered="2025-06-01")
+    ticket = _ticket(client, masters, "return_exchange")
+    body = {"ticket": ticket["id"], "rma_type": "exchange", "device": masters["device"]["id"],
+            "reason": reason, "request_date": requested}  # fmt: skip
+    rma = _post(client, "rma", body)
+    assert rma["number"].startswith("RMA-") and rma["customer"] == masters["customer"]["id"]
+    assert (rma["days_since_delivery"], rma["eligibility"]) == (days, eligibility)
+    refund = client.post(f"{FORMS}/rma/records", json={**body, "rma_type": "return"})
+    assert refund.status_code == 422  # a return asks for the refund amount
+    assert [e["path"] for e in refund.json()["errors"]] == ["requested_amount"]
+
+
+def test_complaint_owner_is_not_the_person_complained_about(
+    client: TestClient, aftersales: str, make_user: Callable[..., Any]
+) -> None:
+    masters = _masters(client)
+    original = _get(client, "ticket", _ticket(client, masters, "repair")["id"])
+    if original["assignee"] is None:  # routing may leave it in the pool: name a handler
+        body = {"assignee": _me(client), "version": original["version"]}
+        patched = client.patch(f"{FORMS}/ticket/records/{original['id']}", json=body)
+        assert patched.status_code == 200, patched.text
+        original = patched.json()
+    handler = original["assignee"]
+    complaint_ticket = _ticket(client, masters, "complaint")
+    body = {"ticket": complaint_ticket["id"], "original_ticket": original["id"],
+            "category": "attitude", "owner_user": handler}  # fmt: skip
+    refused = client.post(f"{FORMS}/complaint/records", json=body)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "validation.owner_is_handler"
+    other = make_user("complaint_desk")
+    complaint = _post(client, "complaint", {**body, "owner_user": other.id})  # type: ignore[attr-defined]
+    assert (complaint["original_handler"], complaint["severity"]) == (handler, "normal")
+    closing = client.patch(
+        f"{FORMS}/complaint/records/{complaint['id']}",
+        json={"remedy": "compensation", "version": complaint["version"]},
+    )
+    assert closing.status_code == 422  # compensation needs its amount
+    assert [e["path"] for e in closing.json()["errors"]] == ["compensation_amount"]
