@@ -53,6 +53,11 @@ def _check_match_rule(run: CheckRun, action: MatchRule, path: str) -> None:
         _field(run, fields, action.form, action.keywords.field, f"{path}/keywords/field")
         run.expr(action.keywords.text, f"{path}/keywords/text", None)
     _writes(run, action.set, f"{path}/set")  # they see $rule: syntax only
+    catalog = run.ctx.catalog
+    for name, source in action.copy_fields.items():
+        if catalog is not None and name not in catalog:
+            run.report(UNKNOWN_FIELD, f"{path}/copy_fields/{name}", f"no field {name!r}")
+        _field(run, fields, action.form, source.partition(".")[0], f"{path}/copy_fields/{name}")
 
 
 def _check_pick(run: CheckRun, action: PickAssignee, path: str) -> None:

@@ -38,7 +38,8 @@ def run_match_rule(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]
             break
     rule = None if matched is None else {**jsonable(matched.values), "id": matched.id}
     remember(ctx, action.into, rule)
-    changed = write_record(ctx, action.set, f"{path}/set", {**values, "$rule": rule})
+    copied = {field: _copied(rule, source) for field, source in action.copy_fields.items()}
+    changed = write_record(ctx, action.set, f"{path}/set", {**values, "$rule": rule}, copied)
     return {
         "type": "match_rule",
         "form": form,
@@ -113,12 +114,16 @@ def current_values(ctx: ActionContext, exprs: Iterable[str]) -> dict[str, Any]:
 
 
 def write_record(
-    ctx: ActionContext, exprs: Mapping[str, str], base: str, values: Mapping[str, Any]
+    ctx: ActionContext,
+    exprs: Mapping[str, str],
+    base: str,
+    values: Mapping[str, Any],
+    plain: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate `exprs` (record field → expression at `base/<field>`) and write the record;
-    what changed as `{field: [before, after]}`."""
+    """Evaluate `exprs` (record field → expression at `base/<field>`), add the `plain` values
+    and write the record; what changed as `{field: [before, after]}`."""
     instance = ctx.instance
-    if not exprs or instance.form is None or instance.record_id is None:
+    if not (exprs or plain) or instance.form is None or instance.record_id is None:
         return {}
     definition, _store = ctx.env.kit.open(ctx.uow, instance.app, instance.form)
     new = {
@@ -128,12 +133,26 @@ def write_record(
         )
         for key in exprs
     }
+    new.update(plain or {})
     after = ctx.writer().update(instance.app, instance.form, instance.record_id, new, actor=None)
     return {
         key: [jsonable(values.get(key)), jsonable(after.values.get(key))]
         for key in new
         if values.get(key) != after.values.get(key)
     }
+
+
+def _copied(rule: Mapping[str, Any] | None, source: str) -> Any:
+    """A rule field's value, or the `column` values of its `subform` rows (None: no rule)."""
+    if rule is None:
+        return None
+    subform, _, column = source.partition(".")
+    value = rule.get(subform)
+    if not column:
+        return value
+    rows = value if isinstance(value, list) else []
+    found = [row.get(column) for row in rows if isinstance(row, Mapping)]
+    return list(dict.fromkeys(v for v in found if v is not None))
 
 
 def _as_stored(spec: Any, value: Any) -> Any:

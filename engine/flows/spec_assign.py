@@ -34,7 +34,8 @@ class MatchRule(SpecModel):
     criteria all hold. A criterion maps a rule field to an expression over the record: an empty
     rule value matches anything, a list of values matches any of them (OR), criteria are ANDed.
     `set` writes record fields from expressions that see the row as `$rule` (blank when no row
-    matched); the row is also kept in the instance variable `into` (`$vars.<into>`)."""
+    matched), `copy_fields` copies rule fields as they are; the row is kept in the instance
+    variable `into` (`$vars.<into>`)."""
 
     type: Literal["match_rule"]
     form: FormRef
@@ -43,6 +44,11 @@ class MatchRule(SpecModel):
     criteria: dict[Key, Expr] = {}
     keywords: KeywordMatch | None = None
     set: dict[Key, Expr] = {}
+    copy_fields: dict[Key, str] = Field(
+        {},
+        description="Record field → rule field, or `subform.column` for the list of that "
+        "column's values over the rule's subform rows (e.g. the skills a rule requires)",
+    )
     into: Key = "rule"
 
 

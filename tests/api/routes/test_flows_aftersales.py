@@ -295,6 +295,7 @@ def test_scenario_3_auto_assignment_is_fair_and_explains_exclusions(
     ticket = _ticket(client, first["id"])
     assert ticket["team"] == routing["teams"]["TS-COMPRESSOR"], _lifecycle(client, first["id"])
     assert (ticket["assignee"], ticket["status"]) == (people["G"][0], "assigned")
+    assert ticket["required_skills"] == ["compressor"]  # copied from the rule's subform
     assert (ticket["assignment_mode"], ticket["in_pool"], ticket["priority"]) == (
         "rule", False, "medium")  # fmt: skip
     summary = _assignment(client, first["id"])
