@@ -158,7 +158,9 @@ def _visits(ticket: Any, rng: random.Random, base: int) -> list[dict[str, Any]]:
     for sequence in range(1, count + 1):
         last = sequence == count
         status = _visit_status(last, resolved, rng)
-        out.append(_visit(ticket, base + len(out) + 1, sequence, visit_type, status, at, rng))
+        visit = _visit(ticket, base + len(out) + 1, sequence, visit_type, status, at, rng)
+        visit["is_revisit_of"] = out[-1]["id"] if out else None  # sequence follows this chain
+        out.append(visit)
         at += dt.timedelta(days=rng.randint(1, 5), minutes=rng.randint(0, 600))
     return out
 

@@ -89,3 +89,50 @@ def test_seeded_sla_conditions_type_check_on_tickets(forms, option_sets, conditi
 
     catalog = compile_form(forms["ticket"], forms=forms, option_sets=option_sets).catalog
     assert check(parse(condition), catalog) == ExprType.BOOLEAN
+
+
+def test_field_service_forms(forms, option_sets) -> None:
+    """§2.10–2.12, 2.15: the activity log is append-only; visit formulas in dependency order."""
+    assert forms["ticket_activity"].append_only is True
+    assert not forms["field_visit"].append_only
+    visit = compile_form(forms["field_visit"], forms=forms, option_sets=option_sets)
+    assert visit.formula_order == ("sequence", "check_in_far", "labour_min")
+    items = next(f for f in forms["field_visit"].fields if f.key == "items")
+    assert [f.key for f in items.fields][-1] == "amount"  # type: ignore[union-attr]
+    consumption = compile_form(forms["part_consumption"], forms=forms, option_sets=option_sets)
+    assert consumption.formula_order == ("cost",)
+
+
+@pytest.mark.parametrize(
+    ("form", "data", "missing"),
+    [
+        ("ticket_activity", {"ticket": 1, "kind": "call_in", "handle_sec": 120}, set()),
+        ("ticket_activity", {"ticket": 1, "kind": "call_in"}, {"handle_sec"}),  # AHT input
+        ("ticket_activity", {"ticket": 1, "kind": "status_change"}, {"to_status"}),
+        ("field_visit", {"ticket": 1, "visit_type": "repair"}, set()),  # pending dispatch
+        (
+            "field_visit",
+            {"ticket": 1, "visit_type": "repair", "status": "dispatched"},
+            {"engineer", "scheduled_start", "scheduled_end"},
+        ),
+    ],
+)
+def test_field_service_conditional_requirements(
+    forms, option_sets, form: str, data: dict[str, object], missing: set[str]
+) -> None:
+    import datetime as dt
+
+    from engine.errors import SubmissionError
+    from engine.forms.validation import EvalContext, validate_submission
+
+    compiled = compile_form(forms[form], forms=forms, option_sets=option_sets)
+    now = dt.datetime(2026, 1, 5, 2, 0, tzinfo=dt.UTC)
+    context = EvalContext(now=now, actor=5, timezone="UTC")
+    try:
+        validate_submission(compiled, data, current=None, context=context)
+    except SubmissionError as err:
+        assert {(e.loc, e.code) for e in err.errors} == {
+            (k, "submission.required") for k in missing
+        }
+    else:
+        assert not missing
