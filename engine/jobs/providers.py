@@ -22,6 +22,7 @@ PROVIDERS: tuple[str, ...] = (
     "engine.flows.task_jobs:job_handlers",
     "engine.wiring:sla_job_handlers",
     "engine.reports.alerts:job_handlers",
+    "engine.reports.snapshots:job_handlers",
 )
 
 

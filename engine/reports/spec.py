@@ -144,6 +144,22 @@ ProvisionalDays = Annotated[
 ]
 
 
+class Snapshot(SpecModel):
+    """Append the report's rows to a form once a day, so a trend report can read history
+    (e.g. the backlog per team and aging bucket at 23:59). engine/reports/snapshots.py."""
+
+    form: Key = Field(description="Form of the same app that receives the rows")
+    at: str = Field(
+        "23:59",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time of the daily run, in the report's time zone",
+    )
+    date_field: Key = Field("snapshot_date", description="Target date field: the local day")
+    fields: dict[Key, Key] = Field(
+        {}, description="Result column -> target field (default: the column's own key)"
+    )
+
+
 class ReportSpec(SpecModel):
     """One query and how to show it."""
 
@@ -163,6 +179,7 @@ class ReportSpec(SpecModel):
     compare: Compare | None = None
     small_sample: SmallSample | None = None
     provisional_days: ProvisionalDays | None = None
+    snapshot: Snapshot | None = None
     timezone: str = Field(
         "UTC", max_length=64, description="IANA zone of date grains and date filters"
     )
@@ -267,6 +284,7 @@ __all__ = [
     "Measure",
     "ReportSpec",
     "SmallSample",
+    "Snapshot",
     "Sort",
     "Widget",
 ]
