@@ -77,6 +77,7 @@ def worker_process(url: str, concurrency: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     for thread in start_threads(workers, stop):
         thread.join()
+    print(f"cpu {time.process_time():.3f}", flush=True)  # read by run_phase
 
 
 def prepare(url: str) -> sa.Engine:
@@ -149,7 +150,7 @@ def run_phase(db: sa.Engine, args: argparse.Namespace, url: str, spread: float) 
     load_timers(db, args.timers)
     workers = 1 if not is_postgresql(db) else args.workers
     command = [sys.executable, __file__, "--worker-process", url, str(args.concurrency)]
-    processes = [subprocess.Popen(command) for _ in range(workers)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(workers)]
     try:
         time.sleep(args.startup)  # the processes import and start polling the (idle) queue
         schedule(db, utc_now() + timedelta(seconds=1), spread, args.timers)
@@ -160,7 +161,11 @@ def run_phase(db: sa.Engine, args: argparse.Namespace, url: str, spread: float) 
             process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait(timeout=60)
-    return measure(db)
+    cpu = 0.0
+    for process in processes:
+        out = process.stdout.read().decode() if process.stdout else ""
+        cpu += sum(float(line.split()[1]) for line in out.splitlines() if line.startswith("cpu "))
+    return {**measure(db), "cpu_ms": 1000 * cpu / args.timers}
 
 
 def _remaining(db: sa.Engine) -> bool:
@@ -259,7 +264,8 @@ def main() -> None:
                 f"{name}: fired {r['fired']:,.0f}, duplicates {r['duplicates']:.0f}, "
                 f"not done {r['not_done']:.0f}, rate {r['rate']:,.0f}/s "
                 f"({r['rate'] / bare:.2f} of bare), lag p50 {r['lag_p50_ms']:,.0f} ms, "
-                f"p95 {r['lag_p95_ms']:,.0f} ms, max {r['lag_max_ms']:,.0f} ms"
+                f"p95 {r['lag_p95_ms']:,.0f} ms, max {r['lag_max_ms']:,.0f} ms; "
+                f"worker CPU {r['cpu_ms']:.2f} ms/timer (imports and idle polls included)"
             )
         if not url.startswith("sqlite"):
             db.dispose()

@@ -35,7 +35,9 @@ from engine.storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 NO_HANDLER = "job.no-handler"
-_START_CHUNK = 10  # jobs marked started per statement; the group's time is checked in between
+# Jobs are marked started a chunk per statement, the chunk sized to what fits in the group's time
+# left at the worker's recent speed; the group's time is checked between chunks.
+_MAX_START_CHUNK = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class Worker:
         self.options = options or WorkerOptions()
         self._clock = clock
         self._last_reap = float("-inf")
+        self._job_seconds = self.options.group_seconds / 10  # recent run time per job, smoothed
 
     def run_batch(self, stop: threading.Event | None = None) -> int:
         """Reap expired leases now and then, claim one batch and run it; returns jobs claimed.
@@ -204,13 +207,16 @@ class Worker:
         rest: list[ClaimedJob] = []
         try:
             with UnitOfWork(self.db, clock=self._clock) as uow:
-                for offset in range(0, len(jobs), _START_CHUNK):
-                    if ran and time.monotonic() - started >= self.options.group_seconds:
-                        rest = jobs[offset:]
+                while len(ran) < len(jobs):
+                    left = self.options.group_seconds - (time.monotonic() - started)
+                    if ran and left <= 0:
+                        rest = jobs[len(ran) :]
                         break
-                    chunk = jobs[offset : offset + _START_CHUNK]
+                    chunk = jobs[len(ran) : len(ran) + self._chunk_size(left)]
                     ran.extend(chunk)
+                    chunk_started = time.monotonic()
                     self._run_chunk(uow, chunk, careful)
+                    self._observe(time.monotonic() - chunk_started, len(chunk))
                 uow.commit()
         except _HandlerFailed as failed:
             upto = jobs.index(failed.job) + 1
@@ -221,6 +227,12 @@ class Worker:
                 with self.db.begin() as conn:
                     self._record_failure(conn, job, err)
         return rest
+
+    def _chunk_size(self, seconds_left: float) -> int:
+        return max(1, min(_MAX_START_CHUNK, int(seconds_left / self._job_seconds)))
+
+    def _observe(self, seconds: float, jobs: int) -> None:
+        self._job_seconds = max(1e-5, (self._job_seconds + seconds / jobs) / 2)
 
     def _run_chunk(self, uow: UnitOfWork, chunk: list[ClaimedJob], careful: bool) -> None:
         now = self._clock()
