@@ -14,11 +14,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from engine.errors import NotFoundError
+from engine.identity.access_loader import load_access_inputs
 from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, admin_access, compile_form_access
-from engine.identity.related_access import NO_LINKS, FormLinks, checked, form_links, with_related
-from engine.identity.service import role_specs
-from engine.registry import FORMS
+from engine.identity.related_access import checked, with_related
 from engine.storage.form_records import RecordLayout, StoredRecord
 from engine.storage.permission_sql import scope_conditions
 from engine.storage.uow import UnitOfWork
@@ -53,28 +52,20 @@ def form_accesses(
     """
     if not isinstance(who, Actor) or who.is_admin:
         return {form: admin_access(app=app, form=form) for form in forms}
-    roles = role_specs(uow=uow, actor=who, app=app)
+    loaded = load_access_inputs(uow.conn, app=app, role_keys=who.role_keys(app), forms=forms)
     compiled: dict[str, FormAccess] = {}
 
     def access_of(form: str) -> FormAccess:
         if form not in compiled:
+            roles = loaded.roles
             compiled[form] = compile_form_access(actor=who, app=app, form=form, roles=roles)
         return compiled[form]
 
     out: dict[str, FormAccess] = {}
-    for form in forms:
-        links = _links(uow, app, form)
+    for form, links in loaded.links.items():
         targets = {target: access_of(target) for target in links.targets}
         out[form] = with_related(access_of(form), links, targets)
     return out
-
-
-def _links(uow: UnitOfWork, app: str, form: str) -> FormLinks:
-    try:
-        body = uow.definitions.get_current(app=app, kind=FORMS, key=form).body
-    except NotFoundError:
-        return NO_LINKS  # no such form: the caller's own lookup of it reports that
-    return form_links(app, body)
 
 
 def check_lookups(

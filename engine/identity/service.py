@@ -108,12 +108,9 @@ def _subtree(own: frozenset[int], parents: dict[int, int | None]) -> frozenset[i
 def role_specs(*, uow: UnitOfWork, actor: Actor, app: str) -> list[RoleSpec]:
     """The installed `RoleSpec`s of the roles `actor` holds in `app` (for the permission
     compiler: `compile_form_access(actor=actor, app=app, form=…, roles=role_specs(…))`)."""
-    installed = {d.key for d in uow.definitions.list_definitions(app=app, kind=ROLE_KIND)}
-    keys = sorted(actor.role_keys(app) & installed)
-    return [
-        RoleSpec.model_validate(uow.definitions.get_current(app=app, kind=ROLE_KIND, key=k).body)
-        for k in keys
-    ]
+    from engine.identity.access_loader import load_access_inputs
+
+    return load_access_inputs(uow.conn, app=app, role_keys=actor.role_keys(app), forms=()).roles
 
 
 __all__ = [
