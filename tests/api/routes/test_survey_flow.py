@@ -226,3 +226,32 @@ def test_unanswered_surveys_are_reminded_then_expire(
     run_worker(migrated_engine, start + timedelta(days=8, hours=1), port)
     assert get(client, "survey_response", survey["id"])["status"] == "expired"
     assert get(client, "ticket", ticket["id"])["survey_status"] == "expired"
+
+
+def test_nps_is_asked_only_90_days_after_the_last_answer(
+    client: TestClient, desk: dict[str, Any], migrated_engine: sa.Engine,
+    smtp: tuple[int, SmtpInbox],
+) -> None:  # fmt: skip
+    port, inbox = smtp
+    recent = (datetime.now(UTC) - timedelta(days=45)).isoformat()
+    version = get(client, "contact", desk["contact"])["version"]
+    changed = client.patch(f"{FORMS}/contact/records/{desk['contact']}",
+                           json={"last_nps_at": recent, "version": version})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    ticket = resolved_ticket(client, desk)
+    run_worker(migrated_engine, datetime.now(UTC) + timedelta(hours=24, minutes=5), port)
+    [survey] = surveys(client, ticket["id"])
+    assert (survey["status"], survey["includes_nps"]) == ("sent", False)
+    form = client.get(f"{API}/public/answer/{link_in(inbox)}", headers=NO_AUTH).json()
+    assert "nps" not in [f["key"] for f in form["fields"]]
+    fine = client.post(f"{API}/public/answer/{link_in(inbox)}", headers=NO_AUTH,
+                       json={"csat": 5, "ces": 6})  # fmt: skip
+    assert fine.status_code == 200, fine.text
+    answered = get(client, "survey_response", survey["id"])
+    assert (answered["status"], answered["is_poor"]) == ("answered", False)
+    timeline = client.get(f"{FORMS}/survey_response/records/{survey['id']}/timeline").json()
+    [instance] = timeline["instances"]
+    detail = client.get(f"{API}/flow-instances/{instance['id']}").json()
+    waiting = sorted(t["node"] for t in detail["tokens"] if t["status"] in ("active", "waiting"))
+    assert waiting == ["remind_timer"]  # no callback task; only the (now idle) reminder timer
+    assert get(client, "contact", desk["contact"])["last_nps_at"].startswith(recent[:10])
