@@ -308,59 +308,6 @@ def test_concurrent_assignments_pick_different_people(kit: Kit, backend: str) ->
     assert sorted(assignees) == sorted(people)
 
 
-def test_publish_reports_unknown_forms_and_fields_with_paths() -> None:
-    import yaml
-
-    from engine.errors import DefinitionError
-    from engine.flows.assign_checks import form_fields_of
-    from engine.flows.checks import FlowContext
-    from engine.flows.compiler import compile_flow
-    from engine.flows.spec import FlowSpec
-    from engine.forms.spec import FormSpec
-
-    text = FILES["flows/route.yaml"]
-    text = text.replace("form: rule", "form: rules").replace("order_by: seq", "order_by: rank")
-    text = text.replace("{by: stamp}", "{by: stamped}").replace("field: grps", "field: groups")
-    text = text.replace("set: {grp: $rule.target", "set: {group: $rule.target")
-    text = text.replace("where: status =", "where: (status =")
-    spec = FlowSpec.model_validate(yaml.safe_load(text))
-    forms = [FormSpec.model_validate(yaml.safe_load(FILES[f"forms/{k}.yaml"])) for k in
-             ("case", "rule", "person", "grp")]  # fmt: skip
-    ctx = FlowContext(forms=frozenset({"case", "rule", "person", "grp"}),
-                      form_fields=form_fields_of(forms))  # fmt: skip
-    with pytest.raises(DefinitionError) as caught:
-        compile_flow(spec, ctx=ctx)
-    found = {(p.code, p.path) for p in caught.value.problems}
-    assert found == {
-        ("flow.unknown-form", "/nodes/1/actions/0/form"),
-        ("flow.unknown-field", "/nodes/2/actions/0/filters/0/field"),
-        ("flow.unknown-field", "/nodes/2/actions/0/rank/2/by"),
-        ("expr.syntax", "/nodes/2/actions/0/load/where"),
-    }
-    ctx = FlowContext(forms=ctx.forms, form_fields=ctx.form_fields, catalog=_case_catalog(forms))
-    with pytest.raises(DefinitionError) as caught:
-        compile_flow(spec, ctx=ctx)
-    assert ("flow.unknown-field", "/nodes/1/actions/0/set/group") in {
-        (p.code, p.path) for p in caught.value.problems
-    }
-    text = FILES["flows/route.yaml"].replace("order_by: seq", "order_by: rank")
-    spec = FlowSpec.model_validate(yaml.safe_load(text))
-    with pytest.raises(DefinitionError) as caught:
-        compile_flow(spec, ctx=ctx)
-    assert [(p.code, p.path) for p in caught.value.problems] == [
-        ("flow.unknown-field", "/nodes/1/actions/0/order_by")
-    ]
-
-
-def _case_catalog(forms: list[Any]) -> Any:
-    from engine.flows.checks import FLOW_VARIABLES
-    from engine.forms._catalog import build_catalog
-    from engine.forms.compiler import compile_form
-
-    by_key = {f.key: f for f in forms}
-    return {**build_catalog(FLOW_VARIABLES), **compile_form(by_key["case"], forms=by_key).catalog}
-
-
 def test_a_rules_form_changed_after_publish_is_a_clear_run_time_error(kit: Kit) -> None:
     import yaml
 
