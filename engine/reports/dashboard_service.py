@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.errors import DefinitionError, NotFoundError, PermissionDenied
 from engine.forms.record_access import Who
+from engine.reports.cache import read_data_versions
+from engine.reports.compiler import CompiledReport
 from engine.reports.dashboard import Click, check_dashboard, widget_filters
 from engine.reports.dashboard_drill import drill_step, records_query
 from engine.reports.dataset import Dataset, build_dataset
@@ -148,26 +150,31 @@ class DashboardService:
             NotFoundError, DefinitionError: no such dashboard, or it does not fit the app.
             ReportQueryError: a filter, click or drill value that does not fit.
         """
+        drill = drill or {}
         with self._runs.unit() as uow:
             spec, reports = self.checked(uow, app=app, key=key)
-        today = self._today(timezone)
-        filters = widget_filters(
-            spec, reports=reports, values=values or {}, clicks=clicks, today=today
-        )
-        drill = drill or {}
-        tasks = [
-            _bind(
-                self._widget,
-                app,
-                widget,
-                reports[widget.report],
-                filters[widget.key],
-                tuple(drill.get(widget.key, ())),
-                actor,
-                timezone,
-            )  # fmt: skip
-            for widget in spec.widgets
-        ]
+            today = self._today(timezone)
+            filters = widget_filters(
+                spec, reports=reports, values=values or {}, clicks=clicks, today=today
+            )
+            # Compile every widget here, in one unit of work (the app's forms are read once),
+            # and read the data versions of all their forms in one query: the threads then
+            # only check access and run (or find cached) their statement.
+            plans = [
+                self._plan(
+                    uow,
+                    app,
+                    widget,
+                    reports[widget.report],
+                    filters[widget.key],
+                    tuple(drill.get(widget.key, ())),
+                    timezone,
+                )  # fmt: skip
+                for widget in spec.widgets
+            ]
+            forms = {f for plan in plans if plan.compiled is not None for f in plan.compiled.forms}
+            versions = read_data_versions(uow.conn, app=app, forms=forms)
+        tasks = [_bind(self._widget, plan, actor, timezone, versions) for plan in plans]
         widgets = run_in_threads(tasks, workers=self._workers)
         return {
             "dashboard": spec.key,
@@ -181,16 +188,16 @@ class DashboardService:
         zone = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
         return self._runs.clock().astimezone(zone).date()
 
-    def _widget(
+    def _plan(
         self,
+        uow: UnitOfWork,
         app: str,
         widget: Widget,
         report: ReportSpec,
         filters: list[FilterClause],
         path: tuple[Any, ...],
-        actor: Who,
         timezone: str | None,
-    ) -> dict[str, Any]:
+    ) -> _Plan:
         out: dict[str, Any] = {
             "key": widget.key,
             "title": widget.title,
@@ -199,26 +206,58 @@ class DashboardService:
             "links_to": list(widget.links_to),
             "drill_down": list(widget.drill_down),
         }
-        report = widget.applied_to(report)  # the widget's compare, n<30 and provisional
+        report = widget.applied_to(report)  # the widget's card, compare, n<30, provisional
         step = drill_step(report, widget.drill_down, path)
         clauses = tuple(filters) + step.filters
         out["drill"] = {"level": step.level, "path": list(path)}
         if step.report is None:
             out["drill"]["records"] = records_query(report, clauses)
+            return _Plan(out, None, clauses)
+        try:
+            compiled = self._runs.compile(uow, app=app, spec=step.report, timezone=timezone)
+        except DefinitionError as err:  # e.g. a median on SQLite: this widget only
+            out["error"] = _error(err)
+            return _Plan(out, None, clauses)
+        return _Plan(out, compiled, clauses)
+
+    def _widget(
+        self, plan: _Plan, actor: Who, timezone: str | None, versions: Mapping[str, int]
+    ) -> dict[str, Any]:
+        out = dict(plan.out)
+        if plan.compiled is None:
             return out
         try:
             with self._runs.unit() as uow:
-                compiled = self._runs.compile(uow, app=app, spec=step.report, timezone=timezone)
                 out.update(
                     self._runs.payload(
-                        uow, compiled, actor=actor, run=Run(clauses), timezone=timezone
-                    )
+                        uow,
+                        plan.compiled,
+                        actor=actor,
+                        run=Run(plan.clauses),
+                        timezone=timezone,
+                        versions=versions,
+                    )  # fmt: skip
                 )
         except (PermissionDenied, DefinitionError) as err:
-            out["error"] = {"code": err.code, "message": err.message}
-            if isinstance(err, DefinitionError):
-                out["error"]["problems"] = [p.to_dict() for p in err.problems]
+            out["error"] = _error(err)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A widget ready to run: its answer so far, its compiled query (None: nothing to run)
+    and its request filters."""
+
+    out: dict[str, Any]
+    compiled: CompiledReport | None
+    clauses: tuple[FilterClause, ...]
+
+
+def _error(err: PermissionDenied | DefinitionError) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": err.code, "message": err.message}
+    if isinstance(err, DefinitionError):
+        out["problems"] = [p.to_dict() for p in err.problems]
+    return out
 
 
 def _bind(function: Any, *args: Any) -> Any:

@@ -12,6 +12,8 @@ running the extra grouping levels a pivot needs as their own cached queries.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 from engine.errors import NotFoundError
 from engine.forms.record_access import Who, form_accesses
 from engine.identity.permissions import FormAccess, require
-from engine.registry import DefinitionRegistry
+from engine.registry import DefinitionRegistry, FormDefinition
 from engine.reports.cache import CacheKey, ResultCache, read_data_versions
 from engine.reports.charts import render_chart
 from engine.reports.charts_data import table_payload
@@ -58,6 +60,12 @@ class ReportService:
         self.cache = cache or ResultCache()
         self.clock = clock
         self._compiled = ResultCache(max_entries=max_compiled)  # compiled reports, LRU
+        # form definitions read in a unit of work: a dashboard compiles all its widgets in one
+        # and reads the app's forms once, not once per widget
+        self._forms: weakref.WeakKeyDictionary[UnitOfWork, dict[str, FormDefinition]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
 
     def unit(self) -> UnitOfWork:
         return UnitOfWork(self.db, clock=self.clock)
@@ -81,7 +89,7 @@ class ReportService:
             DefinitionError: the report does not fit its forms (`report.*` with paths).
         """
         form = str(spec.dataset.form).removeprefix(f"{app}.")
-        definition = self.registry.form(uow, app=app, key=form)
+        definition = self.form_definition(uow, app=app, key=form)
         dialect = uow.conn.dialect.name
         key = (app, spec.model_dump_json(), definition.fingerprint, dialect, timezone)
         found: CompiledReport | None = self._compiled.get(key)
@@ -90,6 +98,17 @@ class ReportService:
                 spec, app=app, forms=definition.forms, dialect=dialect, timezone=timezone
             )
             self._compiled.put(key, found)
+        return found
+
+    def form_definition(self, uow: UnitOfWork, *, app: str, key: str) -> FormDefinition:
+        """Form `key` of `app` as the registry compiles it, read once per unit of work."""
+        with self._lock:
+            seen = self._forms.setdefault(uow, {})
+            found = seen.get(key)
+        if found is None:
+            found = self.registry.form(uow, app=app, key=key)
+            with self._lock:
+                seen[key] = found
         return found
 
     def compiled(
@@ -107,9 +126,18 @@ class ReportService:
         return accesses
 
     def result(
-        self, uow: UnitOfWork, compiled: CompiledReport, *, actor: Who, run: Run = PLAIN_RUN
+        self,
+        uow: UnitOfWork,
+        compiled: CompiledReport,
+        *,
+        actor: Who,
+        run: Run = PLAIN_RUN,
+        versions: Mapping[str, int] | None = None,
     ) -> tuple[QueryResult, bool]:
         """The result of `compiled` for `actor`, and whether it came from the cache.
+
+        `versions`: the data versions of the forms, when the caller read them just before
+        (a dashboard reads them for all its widgets at once); else they are read here.
 
         Raises:
             PermissionDenied: no read on a form of the query, or a hidden field in it.
@@ -117,7 +145,9 @@ class ReportService:
         """
         accesses = self.accesses(uow, compiled, actor)
         now = self.clock()
-        versions = read_data_versions(uow.conn, app=compiled.app, forms=compiled.forms)
+        if versions is None or not compiled.forms <= versions.keys():
+            versions = read_data_versions(uow.conn, app=compiled.app, forms=compiled.forms)
+        versions = {form: versions[form] for form in sorted(compiled.forms)}
         key = CacheKey.build(
             app=compiled.app,
             query=[compiled.spec.model_dump(mode="json"), str(compiled.zone), compiled.dialect],
@@ -128,6 +158,10 @@ class ReportService:
         cached = self.cache.get(key)
         if isinstance(cached, QueryResult):
             return cached, True
+        if uow.conn.dialect.name == "postgresql":
+            # A report is one short analytic statement: PostgreSQL's JIT compilation cost more
+            # than it saved on the cockpit's widgets (up to 1 s each, bench/RESULTS.md).
+            uow.conn.exec_driver_sql("SET LOCAL jit = off")
         result = run_report(
             uow.conn,
             compiled,
@@ -167,9 +201,10 @@ class ReportService:
         actor: Who,
         run: Run = PLAIN_RUN,
         timezone: str | None = None,
+        versions: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
         """The JSON answer for one report: typed rows, the chart (or pivot), meta."""
-        result, cached = self.result(uow, compiled, actor=actor, run=run)
+        result, cached = self.result(uow, compiled, actor=actor, run=run, versions=versions)
         spec = compiled.spec
         if spec.chart.type == "pivot":
             chart = self._pivot(uow, compiled, result, actor=actor, run=run, timezone=timezone)
