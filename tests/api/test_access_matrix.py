@@ -66,7 +66,7 @@ permissions:
   - form: ticket
     actions: [create, read, update, delete, import, export]
     scope: department
-  - {form: visit, actions: [create, read, update, export], scope: department}
+  - {form: visit, actions: [create, read, update, import, export], scope: department}
 """,
     "roles/viewer.yaml": """
 key: viewer
@@ -605,3 +605,26 @@ def test_subform_relations_must_stay_in_the_actor_scope(world: World) -> None:
         json={"also": [{"other": t["t1"]}], "version": v2["version"]},
     )
     _problem(refused_v2, 422, "submission.invalid")
+
+
+def test_imported_relations_must_stay_in_the_actor_scope(world: World) -> None:
+    t = world.tickets
+    url = "/api/v1/apps/acl/forms/visit/imports"
+    text = f"Note,Ticket\nok,{t['t1']}\nbad,{t['t2']}\n".encode()
+
+    def run(mode: str) -> Any:
+        files = {"file": ("visits.csv", text)}
+        done = world.call("agent", "POST", url, files=files, data={"mode": mode})
+        assert done.status_code == 202, done.text
+        job = world.call("agent", "GET", f"{url}/{done.json()['id']}")
+        assert job.status_code == 200, job.text
+        return job.json()
+
+    def notes() -> list[str]:
+        items = world.call("admin", "GET", VISITS).json()["items"]
+        return sorted(item["note"] for item in items)
+
+    assert run("all_or_nothing")["status"] == "failed"
+    assert notes() == []  # the in-scope row is not written either
+    partial = run("valid_rows")
+    assert notes() == ["ok"], partial
