@@ -84,3 +84,34 @@ def test_a_call_needs_its_handling_time(client: TestClient, aftersales: str) -> 
                            json={"ticket": ticket["id"], "kind": "call_in"})  # fmt: skip
     assert response.status_code == 422
     assert "handle_sec" in response.text
+
+
+def test_activity_rows_drive_the_ticket_counters(client: TestClient, aftersales: str) -> None:
+    ticket = make_ticket(client)
+    agent = me_id(client)
+    rows = [
+        {"kind": "customer_msg", "body": "Still noisy"},
+        {"kind": "public_reply", "body": "We are on it", "actor": agent},
+        {"kind": "call_out", "actor": agent, "handle_sec": 300},
+        {"kind": "remote_work", "actor": agent, "handle_sec": 1200},
+        {"kind": "assignment", "actor": agent},  # a person's transfer
+        {"kind": "assignment"},  # the system's assignment is not a transfer
+        {"kind": "internal_note", "body": "not counted", "actor": agent},
+        {"kind": "customer_msg", "body": "Thanks"},
+    ]
+    for row in rows:
+        post(client, "ticket_activity", {"ticket": ticket["id"], **row})
+    counted = get(client, "ticket", ticket["id"])
+    totals = ("agent_reply_count", "customer_msg_count", "transfer_count", "handle_sec")
+    assert tuple(counted[k] for k in totals) == (2, 2, 1, 1500)
+
+
+def test_posted_parts_add_to_the_ticket_parts_cost(client: TestClient, aftersales: str) -> None:
+    ticket = make_ticket(client)
+    visit = post(client, "field_visit", {"ticket": ticket["id"], "visit_type": "repair"})
+    part = post(client, "spare_part", {"code": "VK-7", "name": "Valve kit", "barcode": "6900007",
+                                       "standard_cost": 420, "sale_price": 680})  # fmt: skip
+    first = post(client, "part_consumption", {"visit": visit["id"], "spare_part": part["id"]})
+    assert (float(first["unit_cost"]), float(first["cost"])) == (420.0, 420.0)
+    post(client, "part_consumption", {"visit": visit["id"], "spare_part": part["id"], "qty": 2})
+    assert float(get(client, "ticket", ticket["id"])["parts_cost"]) == 1260.0
