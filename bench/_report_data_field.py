@@ -106,7 +106,7 @@ def _ticket_rows(ticket: Any, rows: dict[str, list[dict[str, Any]]], rng: random
         cost += sum(row["cost"] for row in used)
     arrivals = [v["check_in_at"] for v in visits if v["check_in_at"] is not None]
     first = min(arrivals) if arrivals else None
-    target = ticket.onsite_target_sec or 4 * 3600
+    target = ticket.onsite_target_sec or 8 * 3600  # the base data has no on-site target
     onsite = int((first - ticket.created_at).total_seconds() * 0.4) if first else None
     state = (None if first is None else "met" if onsite is not None and onsite <= target
              else "breached")  # fmt: skip
