@@ -246,6 +246,13 @@ def test_scenario_10_fixed_plan(
     # the next date, 2026-01-15, is past the contract's end: the contract yields 3 occurrences
     assert [o["due_date"] for o in occurrences] == ["2025-04-15", "2025-07-15", "2025-10-15"]
     assert occurrences[2]["status"] == "generated" and occurrences[2]["has_next"] is False
+    again = {"plan": first["plan"], "device": first["device"], "due_date": "2025-07-15"}
+    duplicate = client.post(f"{FORMS}/pm_occurrence/records", json=again)
+    assert duplicate.status_code == 409  # unique (plan, device, due_date)
+    skip = {"status": "skipped", "version": occurrences[2]["version"]}
+    unexplained = client.patch(f"{FORMS}/pm_occurrence/records/{occurrences[2]['id']}", json=skip)
+    assert unexplained.status_code == 422
+    assert [e["path"] for e in unexplained.json()["errors"]] == ["skip_reason"]
 
 
 def test_scenario_10_not_done_is_missed_and_the_manager_notified(
