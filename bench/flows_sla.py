@@ -8,8 +8,9 @@ Usage: .venv/bin/python bench/flows_sla.py [--n 200000] [--seed 5] [--writes N [
 Each is timed warm (the per-day interval cache filled) and, for D and B, also cold (a new
 calendar object every 1,000 calls). Prints calls per second and µs per call.
   writes with --writes N: after-sales ticket creates through RecordService with the SLA
-         listener (state row, SLA fields written back, six jobs) against without, in
-         alternating batches; a fresh SQLite file, or --db URL (PostgreSQL: the public schema
+         listener (state row, SLA fields in the create's own insert, jobs) against without, in
+         alternating batches (wall rate, this process's CPU and statements per create); a
+         fresh SQLite file, or --db URL (PostgreSQL: the public schema
          is DROPPED and recreated, so use a scratch database).
 """
 
@@ -24,12 +25,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.bundles._yaml import parse_yaml
-from engine.bundles.limits import DEFAULT_LIMITS
-from engine.flows.calendar import BusinessCalendar, add_business, business_seconds
-from engine.flows.calendar_spec import CalendarSpec
-from engine.flows.sla import CompiledSla, advance
-from engine.flows.sla_spec import SlaSpec
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this tree's engine
+
+from engine.bundles._yaml import parse_yaml  # noqa: E402
+from engine.bundles.limits import DEFAULT_LIMITS  # noqa: E402
+from engine.flows.calendar import BusinessCalendar, add_business, business_seconds  # noqa: E402
+from engine.flows.calendar_spec import CalendarSpec  # noqa: E402
+from engine.flows.sla import CompiledSla, advance  # noqa: E402
+from engine.flows.sla_spec import SlaSpec  # noqa: E402
 
 BUNDLE = Path(__file__).resolve().parent.parent / "templates" / "aftersales"
 TARGET_MINUTES = (15, 30, 60, 120, 240, 480, 960, 1440, 2400, 2880)
@@ -111,8 +114,31 @@ def main() -> None:
     _time("SLA step: create (3 clocks)", small, step)
 
 
+def _bump(counter: list[int]) -> None:
+    counter[0] += 1
+
+
+class _Side:
+    """One side of the write comparison: wall time, this process's CPU time, statements."""
+
+    def __init__(self, label: str, action: Callable[[int], object]) -> None:
+        self.label, self.action = label, action
+        self.wall = self.cpu = 0.0
+        self.statements = 0
+
+    def run(self, indexes: range, statements: list[int]) -> None:
+        wall, cpu, before = time.perf_counter(), time.process_time(), statements[0]
+        for i in indexes:
+            self.action(i)
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+        self.statements += statements[0] - before
+
+
 def _writes(n: int, url: str | None) -> None:
     import tempfile
+
+    import sqlalchemy as sa
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from records_write import _fresh_engine, _rates, _seed
@@ -141,11 +167,22 @@ def _writes(n: int, url: str | None) -> None:
                 app="aftersales", form="ticket", data=payload, actor=None
             )
 
-        sla_rate, plain_rate = _rates(n, create(with_sla), create(without))
+        _rates(min(n, 20), create(with_sla), create(without))  # warm caches and connections
+        statements = [0]
+        sa.event.listen(engine, "before_cursor_execute", lambda *_: _bump(statements))
+        sides = [_Side("with the SLA listener", create(with_sla))]
+        sides.append(_Side("without", create(without)))
+        for start in range(0, n, 10):  # alternating batches: both see the same machine load
+            for side in sides:
+                side.run(range(start, min(start + 10, n)), statements)
         print(f"{engine.dialect.name}: ticket creates, {n:,} per side")
-        print(f"{'with the SLA listener':<34} {sla_rate:>12,.1f} /s")
-        print(f"{'without':<34} {plain_rate:>12,.1f} /s")
-        print(f"{'SLA cost per create':<34} {(1 / sla_rate - 1 / plain_rate) * 1e3:>12.2f} ms")
+        for side in sides:
+            print(
+                f"{side.label:<34} {n / side.wall:>12,.1f} /s {1000 * side.cpu / n:>8.2f} ms CPU"
+                f" {side.statements / n:>6.1f} statements per create"
+            )
+        sla, plain = sides
+        print(f"{'SLA cost per create':<34} {(sla.wall - plain.wall) / n * 1e3:>12.2f} ms")
         engine.dispose()
 
 

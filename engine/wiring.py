@@ -44,7 +44,7 @@ def build_engines(db: sa.Engine, *, registry: DefinitionRegistry | None = None) 
     listeners.append(RelationScopeGuard(registry))  # relations only to readable records
     listeners.append(audit_record_change)  # record.delete / record.restore
     install_flow_triggers(listeners)  # flows start on record changes; flow writes fire the list
-    listeners.append(sla.on_change)  # SLA fields and wake-up jobs
+    listeners.append(sla)  # SLA fields (amending the write) and wake-up jobs
     listeners.append(DataVersionBumper())  # report cache invalidation
     engines = Engines(registry=registry, listeners=listeners, records=records, sla=sla)
     _use(engines)

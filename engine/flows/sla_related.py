@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.forms.service import RecordService
-from engine.registry import DefinitionRegistry
+from engine.registry import DefinitionRegistry, FormDefinition
 from engine.storage.form_records import FormRecordStore
 from engine.storage.uow import UnitOfWork
 
@@ -22,13 +22,16 @@ def related_values(
     form: str,
     values: Mapping[str, Any],
     paths: Iterable[str],
+    definition: FormDefinition | None = None,
 ) -> dict[str, Any]:
     """`{path: value}` for each `relation.field[.field…]` path from a record of `form` whose
-    own values are `values`; a blank relation or a missing target gives None."""
+    own values are `values` (`definition`: that form's, when the caller has it in hand); a blank
+    relation or a missing target gives None."""
     wanted = [p for p in paths if "." in p]
     if not wanted:
         return {}
-    definition = registry.form(uow, app=app, key=form)
+    if definition is None or (definition.app, definition.key) != (app, form):
+        definition = registry.form(uow, app=app, key=form)
     store = FormRecordStore(uow.conn, layout=records.layout(definition), clock=uow.clock)
     # one hop here: `relation.field`; deeper paths also need the next relation's id
     here = {".".join(p.split(".")[:2]) for p in wanted}

@@ -2,6 +2,11 @@
 pure runtime (sla.py) and, in the writer's transaction, store the clock state, write the SLA
 fields on the record, reschedule the warn/breach jobs and send the notifications.
 
+The listener amends the write that fires it (engine/forms/events.py): the SLA fields are stored
+by that write's own INSERT or UPDATE, with its history entry and change event, and the state,
+jobs and notifications follow once the row is stored. Changes nobody amended (imports) and
+fired jobs (`tick`) write the fields with a record write of their own.
+
 Wiring: `records = RecordService(..., listeners=listeners)` then
 `listeners.append(sla_listener(records, registry))`; the worker gets `sla_jobs.job_handlers`.
 """
@@ -22,12 +27,12 @@ from engine.flows.sla import CompiledSla, advance
 from engine.flows.sla_related import related_values
 from engine.flows.sla_state import Effect, SlaState, Step, Wakeup
 from engine.flows.sla_store import SlaDefinitions, load_state, missing_calendar, save_state
-from engine.forms.events import ChangeListener, RecordChange
+from engine.forms.events import Amendment, ChangeListener, PendingWrite, RecordChange
 from engine.forms.record_writer import RecordWriter
 from engine.forms.service import RecordService
 from engine.jobs.queue import cancel, enqueue
 from engine.outbox import notify
-from engine.registry import DefinitionRegistry
+from engine.registry import DefinitionRegistry, FormDefinition
 from engine.storage.form_records import StoredRecord
 from engine.storage.tables_sla import sla_clocks
 from engine.storage.uow import UnitOfWork
@@ -52,9 +57,15 @@ class SlaService:
         self.registry = registry
         self.definitions = definitions or SlaDefinitions()
 
+    def __call__(self, uow: UnitOfWork, change: RecordChange) -> None:
+        """The service is the listener (with `amend`, an amending one)."""
+        self.on_change(uow, change)
+
     def on_change(self, uow: UnitOfWork, change: RecordChange) -> None:
         if (change.app, change.form, change.record_id) in _WRITING.get():
             return
+        if change.amended and change.kind in ("created", "updated"):
+            return  # `amend` did it
         slas = self.definitions.for_form(uow, app=change.app, form=change.form)
         if not slas:
             return
@@ -105,6 +116,35 @@ class SlaService:
 
     # --- one record ---------------------------------------------------------------------------
 
+    def amend(self, uow: UnitOfWork, pending: PendingWrite) -> Amendment | None:
+        """The SLA fields of a record about to be stored; the state, jobs and notifications
+        follow once it is stored (its id is known then)."""
+        app, form, record_id = pending.app, pending.form, pending.record_id
+        if record_id is not None and (app, form, record_id) in _WRITING.get():
+            return None
+        slas = self.definitions.for_form(uow, app=app, form=form)
+        if not slas:
+            return None
+        if record_id is not None:
+            self._lock_record(uow, app, form, record_id)
+        now = uow.clock()
+        created_at = now if pending.before is None else pending.before.created_at
+        fields = pending.definition.compiled.fields
+        steps: list[tuple[CompiledSla, int, Step, SlaState | None]] = []
+        values: dict[str, Any] = {}
+        for sla, version in slas:
+            step, previous = self._evaluate(
+                uow, sla, record_id, pending.values, created_at, now, pending.definition
+            )
+            steps.append((sla, version, step, previous))
+            values.update(_different(fields, pending.values, _changes(step)))
+
+        def then(uow: UnitOfWork, change: RecordChange) -> None:
+            for sla, version, step, previous in steps:
+                self._persist(uow, sla, version, change.record_id, step, previous, now)
+
+        return Amendment(values, then)
+
     def _run(
         self,
         uow: UnitOfWork,
@@ -114,31 +154,49 @@ class SlaService:
         record: StoredRecord,
         now: datetime,
     ) -> Step:
+        step, previous = self._evaluate(uow, sla, record.id, record.values, record.created_at, now)
+        self._persist(uow, sla, version, record.id, step, previous, now)
+        self._write(writer, sla, record, _changes(step))
+        return step
+
+    def _evaluate(
+        self, uow: UnitOfWork, sla: CompiledSla, record_id: int | None,
+        values: Mapping[str, Any], created_at: datetime, now: datetime,
+        definition: FormDefinition | None = None,
+    ) -> tuple[Step, SlaState | None]:  # fmt: skip
+        """The SLA step of a record's values at `now` and the state it advanced from (None for
+        a record not stored yet)."""
         app, form, key = sla.app, sla.spec.form, sla.spec.key
-        conn = uow.conn
-        previous = load_state(conn, app=app, form=form, record_id=record.id, sla=key)
+        previous = (
+            None
+            if record_id is None
+            else load_state(uow.conn, app=app, form=form, record_id=record_id, sla=key)
+        )
         related = related_values(
             uow, registry=self.registry, records=self.records, app=app, form=form,
-            values=record.values, paths=sla.related_paths,
+            values=values, paths=sla.related_paths, definition=definition,
         )  # fmt: skip
-        values = {**record.values, **related}
         calendars = self.definitions.calendars(uow, app=app)
         _require_calendars(sla, app, calendars)
         step = advance(
-            sla, previous, values, now=now, started_at=record.created_at, calendars=calendars
-        )
+            sla, previous, {**values, **related}, now=now, started_at=created_at,
+            calendars=calendars,
+        )  # fmt: skip
+        return step, previous
+
+    def _persist(
+        self, uow: UnitOfWork, sla: CompiledSla, version: int, record_id: int, step: Step,
+        previous: SlaState | None, now: datetime,
+    ) -> None:  # fmt: skip
+        """Store the clock state, reschedule the wake-up jobs, send the notifications."""
         save_state(
-            conn, app=app, form=form, record_id=record.id, sla=key, version=version,
-            state=step.state, now=now,
+            uow.conn, app=sla.app, form=sla.spec.form, record_id=record_id, sla=sla.spec.key,
+            version=version, state=step.state, now=now, new=previous is None,
         )  # fmt: skip
         for wakeup in step.wakeups:
-            _schedule(uow, sla, record.id, wakeup, previous)
-        changes = dict(step.fields)
+            _schedule(uow, sla, record_id, wakeup, previous)
         for effect in step.effects:
-            self._announce(uow, sla, record, effect, step.state)
-            changes.update(effect.set_values)
-        self._write(writer, sla, record, changes)
-        return step
+            self._announce(uow, sla, record_id, effect, step.state)
 
     def _stop(
         self, uow: UnitOfWork, sla: CompiledSla, version: int, record_id: int, now: datetime,
@@ -159,30 +217,26 @@ class SlaService:
         )  # fmt: skip
 
     def _announce(
-        self, uow: UnitOfWork, sla: CompiledSla, record: StoredRecord, effect: Effect,
-        state: SlaState,
-    ) -> None:  # fmt: skip
+        self, uow: UnitOfWork, sla: CompiledSla, record_id: int, effect: Effect, state: SlaState
+    ) -> None:
         if not effect.notify:
             return
         clock = state.clocks[effect.clock]
         what = {"warn": "warning", "breach": "breached", "escalate": "escalated"}[effect.kind]
-        subject = f"SLA {what}: {sla.spec.form} #{record.id} {effect.clock}"
+        subject = f"SLA {what}: {sla.spec.form} #{record_id} {effect.clock}"
         due = clock.due.isoformat() if clock.due else "-"
-        body = f"The {effect.clock} target of {sla.spec.form} #{record.id} is due {due}."
+        body = f"The {effect.clock} target of {sla.spec.form} #{record_id} is due {due}."
         if effect.kind == "escalate":
             body += f" Escalation level {state.level}."
-        key = f"{job_key(sla, record.id, effect.clock, None)}:{effect.kind}:{state.cycle}"
+        key = f"{job_key(sla, record_id, effect.clock, None)}:{effect.kind}:{state.cycle}"
         notify(uow.conn, user_ids=effect.notify, subject=subject, body=body,
                key=f"{key}:{effect.step}")  # fmt: skip
 
     def _write(
         self, writer: RecordWriter, sla: CompiledSla, record: StoredRecord, changes: dict[str, Any]
     ) -> None:
-        # a form published after the SLA may have dropped a field: skip it, never fail the write
         fields = self.registry.form(writer.uow, app=sla.app, key=sla.spec.form).compiled.fields
-        different = {
-            k: v for k, v in changes.items() if k in fields and not _same(record.values.get(k), v)
-        }
+        different = _different(fields, record.values, changes)
         if not different:
             return
         marker = (sla.app, sla.spec.form, record.id)
@@ -191,6 +245,21 @@ class SlaService:
             writer.update(sla.app, sla.spec.form, record.id, different, actor=None)
         finally:
             _WRITING.reset(token)
+
+
+def _changes(step: Step) -> dict[str, Any]:
+    """The record fields a step sets: the SLA fields, then what its effects set."""
+    changes = dict(step.fields)
+    for effect in step.effects:
+        changes.update(effect.set_values)
+    return changes
+
+
+def _different(
+    fields: Mapping[str, Any], stored: Mapping[str, Any], changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    # a form published after the SLA may have dropped a field: skip it, never fail the write
+    return {k: v for k, v in changes.items() if k in fields and not _same(stored.get(k), v)}
 
 
 def _fields(state: SlaState) -> dict[str, Any]:
@@ -240,7 +309,7 @@ def sla_listener(
     records: RecordService, registry: DefinitionRegistry, *, service: SlaService | None = None
 ) -> ChangeListener:
     """The RecordChange listener that keeps every record's SLA fields and jobs current."""
-    return (service or SlaService(records, registry)).on_change
+    return service or SlaService(records, registry)
 
 
 __all__ = ["SlaService", "job_key", "sla_listener"]

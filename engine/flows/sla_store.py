@@ -124,7 +124,10 @@ def save_state(
     version: int,
     state: SlaState,
     now: datetime,
+    new: bool = False,
 ) -> None:
+    """Store a record's clock state; `new`: `load_state` found none (under the record's lock),
+    so it is inserted without trying an update first."""
     values = {
         "sla_version": version,
         "policy": state.policy,
@@ -138,7 +141,7 @@ def save_state(
         sla_clocks.c.record_id == record_id,
         sla_clocks.c.sla == sla,
     )
-    if conn.execute(sla_clocks.update().where(where).values(values)).rowcount == 0:
+    if new or conn.execute(sla_clocks.update().where(where).values(values)).rowcount == 0:
         keys = {"app": app, "form": form, "record_id": record_id, "sla": sla}
         conn.execute(sla_clocks.insert().values({**keys, **values, "created_at": now}))
 

@@ -19,7 +19,9 @@ from engine.forms.events import (
     ChangeKind,
     ChangeListener,
     ChangeSource,
+    PendingWrite,
     RecordChange,
+    amenders,
     changed_keys,
     notify_listeners,
 )
@@ -39,6 +41,7 @@ from engine.forms.record_json import (
     related_names,
     writable_values,
 )
+from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, require, require_writable
 from engine.registry import DefinitionRegistry, FormDefinition
 from engine.storage.form_records import (
@@ -56,6 +59,7 @@ from engine.storage.record_meta import RecordMetaStore
 from engine.storage.uow import UnitOfWork
 
 APPEND_ONLY = "record.append-only"
+AfterStore = Callable[[UnitOfWork, RecordChange], None]
 CHANGE_LOOP = "record.change-loop"
 
 
@@ -180,6 +184,8 @@ class RecordWriter:
         if action == "read":
             return
         require(access, action)
+        if not isinstance(who, Actor) or access.is_unrestricted(action):
+            return  # `action` reaches every record that exists: the read check found this one
         reached = ids_in_scope(
             conn,
             access,
@@ -206,6 +212,7 @@ class RecordWriter:
         listeners (the API saves its idempotency key there)."""
         self._guard()
         clean = self.validate(store, definition, data, current=None, actor=actor)
+        clean, then = self._amend(definition, store, None, clean, actor)
         clean = {k: v for k, v in clean.items() if not is_autonumber(store.layout, k)}
         user = user_id_of(actor)
         record_id = store.insert(values=clean, actor=user)
@@ -214,7 +221,7 @@ class RecordWriter:
         self._history(definition, record_id, 1, "create", changes, user)
         if after_insert is not None:
             after_insert(record_id)
-        self._fire(definition, "created", None, record, user)
+        self._fire(definition, "created", None, record, user, then)
         return record
 
     def change(
@@ -237,14 +244,12 @@ class RecordWriter:
             raise RecordConflict(message, code=STALE_VERSION)
         stored = {**current.values, **{name: getattr(current, name) for name in SYSTEM_FIELDS}}
         clean = self.validate(store, definition, data, current=stored, actor=actor)
-        changed = {
-            key: value
-            for key, value in clean.items()
-            if not is_autonumber(layout, key)
-            and comparable(layout, key, value) != comparable(layout, key, current.values.get(key))
-        }
+        changed = _differing(layout, clean, current)
         if not changed:
             return current
+        clean, then = self._amend(definition, store, current, clean, actor)
+        if then is not None:
+            changed = _differing(layout, clean, current)
         user = user_id_of(actor)
         new_version = store.update(
             record_id=record_id, version=expected, changes=changed, actor=user, record=clean
@@ -252,7 +257,7 @@ class RecordWriter:
         after = store.get(record_id=record_id)
         changes = history_changes(definition, layout, current.values, after.values, keys=changed)
         self._history(definition, record_id, new_version, "update", changes, user)
-        self._fire(definition, "updated", current, after, user)
+        self._fire(definition, "updated", current, after, user, then)
         return after
 
     def remove(
@@ -287,6 +292,47 @@ class RecordWriter:
         after = store.get(record_id=record_id)
         self._fire(definition, "restored", before, after, user)
         return after
+
+    def _amend(
+        self,
+        definition: FormDefinition,
+        store: FormRecordStore,
+        before: StoredRecord | None,
+        clean: dict[str, Any],
+        actor: Who,
+    ) -> tuple[dict[str, Any], list[AfterStore] | None]:
+        """Let amending listeners add values to a pending create (`before` None) or update; the
+        values they add are validated with the write. Returns the values to store and what the
+        listeners run once the row is stored (None when no listener amends)."""
+        found = amenders(self._kit.listeners)
+        if not found:
+            return clean, None
+        values, added, then = dict(clean), dict[str, Any](), list[AfterStore]()
+        for listener in found:
+            pending = PendingWrite(
+                app=definition.app,
+                form=definition.key,
+                definition=definition,
+                kind="created" if before is None else "updated",
+                record_id=None if before is None else before.id,
+                before=before,
+                values=values,
+                actor_id=user_id_of(actor),
+                source=self.source,
+                depth=self.depth,
+            )
+            amendment = listener.amend(self.uow, pending)
+            if amendment is None:
+                continue
+            added.update(amendment.values)
+            values.update(amendment.values)
+            if amendment.then is not None:
+                then.append(amendment.then)
+        if added:  # validated over the values in hand: formulas that read them follow
+            system = {} if before is None else {n: getattr(before, n) for n in SYSTEM_FIELDS}
+            current = {**clean, **system}
+            clean = self.validate(store, definition, added, current=current, actor=actor)
+        return clean, then
 
     # --- validation -----------------------------------------------------------------------------
 
@@ -376,7 +422,9 @@ class RecordWriter:
         before: StoredRecord | None,
         after: StoredRecord,
         user: int | None,
+        then: list[AfterStore] | None = None,
     ) -> None:
+        """Run the amending listeners' follow-ups (when they amended), then every listener."""
         if not self._kit.listeners:
             return
         change = RecordChange(
@@ -390,8 +438,23 @@ class RecordWriter:
             actor_id=user,
             source=self.source,
             depth=self.depth,
+            amended=then is not None,
         )
+        for follow_up in then or ():
+            follow_up(self.uow, change)
         notify_listeners(self._kit.listeners, self.uow, change)
+
+
+def _differing(
+    layout: RecordLayout, clean: Mapping[str, Any], current: StoredRecord
+) -> dict[str, Any]:
+    """The values of `clean` that change the stored record."""
+    return {
+        key: value
+        for key, value in clean.items()
+        if not is_autonumber(layout, key)
+        and comparable(layout, key, value) != comparable(layout, key, current.values.get(key))
+    }
 
 
 def refuse_append_only(definition: FormDefinition) -> None:
