@@ -209,6 +209,19 @@ class FlowStore:
             updated_at=now,
         )
 
+    def instance_of_token(self, token_id: int) -> InstanceRow:
+        """The instance of a token, row-locked (one statement instead of token then instance)."""
+        owner = sa.select(flow_tokens.c.instance_id).where(flow_tokens.c.id == token_id)
+        query = (
+            sa.select(flow_instances)
+            .where(flow_instances.c.id == owner.scalar_subquery())
+            .with_for_update()
+        )
+        row = self._conn.execute(query).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no flow token {token_id}", code=TOKEN_NOT_FOUND)
+        return InstanceRow(**row._mapping)
+
     def token(self, token_id: int) -> TokenRow:
         row = self._conn.execute(
             sa.select(flow_tokens).where(flow_tokens.c.id == token_id)

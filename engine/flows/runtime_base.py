@@ -80,13 +80,14 @@ class StepBase:
     # --- helpers --------------------------------------------------------------------------------
 
     def _waiting(self, token_id: int) -> tuple[TokenRow, InstanceRow]:
+        """A waiting token and its running instance, locked (the token is read under the lock)."""
+        instance = self.store.instance_of_token(token_id)
         token = self.store.token(token_id)
-        instance = self.store.instance(token.instance_id, lock=True)
         if token.status != "waiting" or instance.status != "running":
             raise TransitionError(f"token {token_id} is not waiting", code=NOT_WAITING)
-        return self.store.token(token_id), instance
+        return token, instance
 
-    def _still_waiting(self, token_id: int, node_type: str) -> TokenRow | None:
+    def _still_waiting(self, token_id: int, node_type: str) -> tuple[TokenRow, InstanceRow] | None:
         try:
             token, instance = self._waiting(token_id)
         except (NotFoundError, TransitionError):
@@ -95,7 +96,7 @@ class StepBase:
             self.uow, app=instance.app, key=instance.flow, version=instance.version
         )
         node = flow.compiled.nodes.get(token.node)
-        return token if node is not None and node.type == node_type else None
+        return (token, instance) if node is not None and node.type == node_type else None
 
     def _record(self, run: Run) -> StoredRecord | None:
         instance = run.instance

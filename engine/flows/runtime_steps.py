@@ -20,7 +20,7 @@ from engine.errors import (
 )
 from engine.flows import actions
 from engine.flows.compiler import CompiledFlow
-from engine.flows.instances import TokenRow
+from engine.flows.instances import InstanceRow, TokenRow
 from engine.flows.runtime import as_moment, duration, is_true, join_fires, ways_out
 from engine.flows.runtime_base import (
     MAX_STEPS,
@@ -94,20 +94,26 @@ class Stepper(StepBase):
         """A user task's tasks are done: move its token on (or to `goto`)."""
         token, instance = self._waiting(token_id)
         retry = {"op": "resume", "token_id": token_id, "outcome": outcome, "goto": goto}
-        self._guarded(instance.id, retry, lambda run: self._resume(run, token, outcome, goto))
+
+        def body(run: Run) -> None:
+            self._resume(run, token, outcome, goto)
+
+        self._guarded(instance.id, retry, body, locked=instance)
 
     def fire_timer(self, token_id: int) -> None:
         """A timer is due; a token no longer waiting (terminated, moved) is left alone."""
-        found = self._still_waiting(token_id, "timer")
-        if found is not None:
+        waiting = self._still_waiting(token_id, "timer")
+        if waiting is not None:
+            found, instance = waiting
             retry = {"op": "leave", "token_id": token_id}
-            self._guarded(found.instance_id, retry, lambda run: self._go_on(run, found))
+            self._guarded(instance.id, retry, lambda run: self._go_on(run, found), locked=instance)
 
     def recheck_wait(self, token_id: int, *, reschedule: bool = True) -> bool:
         """Re-evaluate a wait node's condition; True when the token moved on."""
-        found = self._still_waiting(token_id, "wait")
-        if found is None:
+        waiting = self._still_waiting(token_id, "wait")
+        if waiting is None:
             return False
+        found, instance = waiting
         moved: list[bool] = []
 
         def body(run: Run) -> None:
@@ -121,13 +127,14 @@ class Stepper(StepBase):
             elif reschedule:
                 self._enqueue("flow.wait", found.id, self.now + WAIT_RECHECK)
 
-        self._guarded(found.instance_id, {"op": "recheck", "token_id": token_id}, body)
+        self._guarded(instance.id, {"op": "recheck", "token_id": token_id}, body, locked=instance)
         return bool(moved)
 
     def time_out_wait(self, token_id: int) -> None:
-        found = self._still_waiting(token_id, "wait")
-        if found is None:
+        waiting = self._still_waiting(token_id, "wait")
+        if waiting is None:
             return
+        found, instance = waiting
 
         def body(run: Run) -> None:
             node = run.flow.node(found.node)
@@ -139,7 +146,7 @@ class Stepper(StepBase):
             else:
                 self._go_on(run, found)
 
-        self._guarded(found.instance_id, {"op": "timeout", "token_id": token_id}, body)
+        self._guarded(instance.id, {"op": "timeout", "token_id": token_id}, body, locked=instance)
 
     def retry(self, instance_id: int) -> None:
         """Redo the step that put the instance in `error`."""
@@ -184,14 +191,18 @@ class Stepper(StepBase):
         retry: Mapping[str, Any],
         body: Callable[[Run], None],
         run: Run | None = None,
+        *,
+        locked: InstanceRow | None = None,
     ) -> None:
+        """Run `body` on the instance in a savepoint; `locked` is the instance row when the
+        caller has just read it under its lock (it is not read again)."""
         # History rows are buffered and written once, by the outermost step: a nested step
         # (a sub-flow started inside a step) that fails drops only the rows it added.
         keep = self.store.pending_history
         savepoint = self.uow.conn.begin_nested()
         self._depth += 1
         try:
-            run = run or self._open_run(instance_id)
+            run = run or self._open_run(instance_id, locked)
             self._running.add(instance_id)
             body(run)
             self._finish_if_done(run)
@@ -214,8 +225,8 @@ class Stepper(StepBase):
         savepoint.commit()
         self._notify_parent(run)
 
-    def _open_run(self, instance_id: int) -> Run:
-        instance = self.store.instance(instance_id, lock=True)
+    def _open_run(self, instance_id: int, locked: InstanceRow | None = None) -> Run:
+        instance = locked or self.store.instance(instance_id, lock=True)
         flow = self.env.flow(
             self.uow, app=instance.app, key=instance.flow, version=instance.version
         )

@@ -197,7 +197,9 @@ def settle_group(
             schedule_timeout(conn, group, following.id, now=now)
             notify_assigned(conn, [following.assignee_id], group, pool=False)
         return None
-    finish_group(uow, group, outcome=outcome, actor_id=actor_id, now=now, resume=resume)
+    finish_group(
+        uow, group, outcome=outcome, actor_id=actor_id, now=now, resume=resume, tasks=tasks
+    )
     return outcome
 
 
@@ -210,10 +212,13 @@ def finish_group(
     now: datetime,
     resume: ResumeToken,
     goto: str | None = None,
+    tasks: list[Task] | None = None,
 ) -> None:
-    """Close the node with `outcome`, cancel what is left of it, and resume its token."""
+    """Close the node with `outcome`, cancel what is left of it, and resume its token.
+    `tasks`, read under the group's lock, spare the cancel when none of them is left open."""
     conn = uow.conn
-    for task_id in cancel_tasks(conn, group.id, now=now):
+    left = tasks is None or any(t.status in ("open", "waiting") for t in tasks)
+    for task_id in cancel_tasks(conn, group.id, now=now) if left else ():
         cancel_timeout(conn, group, task_id)
     close_group(conn, group.id, status="done", outcome=outcome, now=now)
     detail: dict[str, Any] = {"node": group.node_key, "outcome": outcome}
