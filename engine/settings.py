@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=50, description="Jobs claimed per round trip")
     job_retry_base_seconds: float = Field(default=5.0, description="First retry delay; doubles")
     job_retry_max_seconds: float = Field(default=3600.0, description="Longest retry delay")
+    # retention (engine/jobs/retention.py): a queued job purges rows older than these
+    job_retention_days: float = Field(default=30, description="Done/cancelled jobs kept")
+    delivery_retention_days: float = Field(default=30, description="Successful deliveries kept")
+    notification_retention_days: float = Field(default=90, description="Read notifications kept")
+    retention_interval_seconds: float = Field(default=3600, description="Between purge runs")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_from: str = "tangram@localhost"

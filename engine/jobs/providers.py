@@ -17,6 +17,7 @@ from engine.jobs.types import JobHandler
 log = logging.getLogger(__name__)
 
 PROVIDERS: tuple[str, ...] = (
+    "engine.jobs.retention:job_handlers",
     "engine.outbox.handlers:job_handlers",
     "engine.flows.jobs:job_handlers",
     "engine.flows.task_jobs:job_handlers",

@@ -15,11 +15,13 @@ from types import FrameType
 
 import sqlalchemy as sa
 
+from engine.jobs import retention
 from engine.jobs.providers import collect_handlers
 from engine.jobs.types import JobHandler
 from engine.jobs.worker import Worker, WorkerOptions, default_worker_name
 from engine.settings import Settings
 from engine.storage.database import create_database_engine, is_postgresql
+from engine.storage.sqltypes import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +71,13 @@ def drain_all(workers: list[Worker]) -> int:
 
 
 def _wire(db: sa.Engine) -> None:
-    """Build the engines so the worker's writes fire the listeners the API's writes fire."""
+    """Build the engines so the worker's writes fire the listeners the API's writes fire, and
+    make sure the retention job is queued (a no-op while it is)."""
     from engine.wiring import build_engines  # the engines import the job queue back
 
     build_engines(db)
+    with db.begin() as conn:
+        retention.schedule(conn, due_at=utc_now())
 
 
 def run_worker(
