@@ -8,6 +8,8 @@ read scope into its ON clause. Nothing here depends on the actor: a `Dataset` is
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -150,9 +152,7 @@ class Dataset:
         )  # fmt: skip
 
     def _tables(self, form: str) -> FormTables:
-        return form_tables(
-            app=self.app, form=self.forms[form], related_forms=list(self.forms.values())
-        )
+        return shared_form_tables(self.app, self.forms[form], self.forms)
 
     def add_join(self, relation: str, alias: str | None, kind: str, where: str) -> None:
         """Follow `relation` (a field of the base, or `alias.field`) as source `alias`."""
@@ -217,6 +217,31 @@ class _Fields:
         return self._map
 
 
+_TABLES: OrderedDict[tuple[Any, ...], tuple[tuple[FormSpec, ...], FormTables]] = OrderedDict()
+_TABLES_LOCK = threading.Lock()
+MAX_TABLES = 256
+
+
+def shared_form_tables(app: str, form: FormSpec, forms: Mapping[str, FormSpec]) -> FormTables:
+    """`form_tables` of `form` among `forms`, built once per set of form specs: building the
+    SQLAlchemy tables was most of a cold dashboard's compile time (bench/RESULTS.md). The
+    tables are only read (joins alias them), so reports share them. The entry keeps the specs
+    alive, so the ids in its key cannot be reused by other objects while it is cached."""
+    related = tuple(forms.values())
+    key = (app, form.key, id(form), tuple(id(spec) for spec in related))
+    with _TABLES_LOCK:
+        found = _TABLES.get(key)
+        if found is not None:
+            _TABLES.move_to_end(key)
+            return found[1]
+    tables = form_tables(app=app, form=form, related_forms=list(related))
+    with _TABLES_LOCK:
+        _TABLES[key] = (related, tables)
+        while len(_TABLES) > MAX_TABLES:
+            _TABLES.popitem(last=False)
+    return tables
+
+
 def _alias_name(name: str) -> str:
     return "j_" + name.strip("_").replace(".", "_")
 
@@ -231,7 +256,7 @@ def build_dataset(spec: DatasetSpec, *, app: str, forms: Mapping[str, FormSpec])
     key = key.split(".", 1)[1] if key.startswith(f"{app}.") else key
     if key not in forms:
         raise _problem(UNKNOWN_FIELD, "/dataset/form", f"unknown form {spec.form!r}")
-    tables = form_tables(app=app, form=forms[key], related_forms=list(forms.values()))
+    tables = shared_form_tables(app, forms[key], forms)
     base = Source("", key, forms[key], tables, tables.main)
     dataset = Dataset(app, forms, base, {"": base}, include_deleted=spec.include_deleted)
     for index, join in enumerate(spec.joins):
