@@ -25,8 +25,8 @@ from engine.flows.assign_filters import (
     screen,
 )
 from engine.flows.assignees_directory import active_only
+from engine.flows.routing import Opened, current_values, remember, target, write_record
 from engine.flows.routing import column as routing_column
-from engine.flows.routing import current_values, remember, target, write_record
 from engine.flows.spec_assign import LoadSource, PickAssignee
 from engine.storage.tables import users
 
@@ -35,18 +35,19 @@ INACTIVE = "inactive_user"
 
 def run_pick_assignee(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
     assert isinstance(action, PickAssignee)
-    values = current_values(ctx, _exprs(path, action))
+    opened = Opened(ctx)
+    values = current_values(ctx, _exprs(path, action), opened)
     filters = _active_filters(ctx, action, path, values)
     app, form = target(ctx, action.directory)
-    found, disabled = _candidates(ctx, action, app, form, ids=None)
+    found, disabled = _candidates(ctx, opened, action, app, form, ids=None)
     first = screen(found, filters, record=values, now=ctx.now)
     excluded = [(c, [Exclusion(INACTIVE, "the user is disabled")]) for c in disabled]
     excluded += first.excluded
     passed: list[Candidate] = []
     if first.passed:
         # Lock, then look again: a concurrent assignment may have changed loads and stamps.
-        locked = _lock(ctx, app, form, [c.record_id for c in first.passed])
-        fresh, _disabled = _candidates(ctx, action, app, form, ids=locked)
+        locked = _lock(ctx, opened, app, form, [c.record_id for c in first.passed])
+        fresh, _disabled = _candidates(ctx, opened, action, app, form, ids=locked)
         again = screen(fresh, filters, record=values, now=ctx.now)
         excluded += again.excluded
         passed = again.passed
@@ -75,10 +76,10 @@ def run_pick_assignee(ctx: ActionContext, action: Any, path: str) -> dict[str, A
                 app, form, winner.record_id, {action.stamp_field: ctx.now}, actor=None
             )
         scope = {**values, "$assignee": winner.user_id, "$candidate": dict(winner.values)}
-        changed = write_record(ctx, action.set, f"{path}/set", scope)
+        changed = write_record(ctx, action.set, f"{path}/set", scope, opened)
     else:
         outcome["pool"] = _pool(excluded, set(action.pool_ignores))
-        changed = write_record(ctx, action.otherwise, f"{path}/otherwise", values)
+        changed = write_record(ctx, action.otherwise, f"{path}/otherwise", values, opened)
     remember(ctx, action.into, outcome)
     return {"type": "pick_assignee", "directory": form, **outcome, "changed": changed}
 
@@ -105,10 +106,16 @@ def _active_filters(
 
 
 def _candidates(
-    ctx: ActionContext, action: PickAssignee, app: str, form: str, *, ids: list[int] | None
+    ctx: ActionContext,
+    opened: Opened,
+    action: PickAssignee,
+    app: str,
+    form: str,
+    *,
+    ids: list[int] | None,
 ) -> tuple[list[Candidate], list[Candidate]]:
     """The directory rows `ids` (None: every live row) with a user: (active, disabled users)."""
-    _definition, store = ctx.env.kit.open(ctx.uow, app, form)
+    _definition, store = opened(app, form)
     main = store.layout.main
     if ids is None:
         query = sa.select(main.c.id).where(main.c.deleted_at.is_(None)).order_by(main.c.id)
@@ -116,7 +123,7 @@ def _candidates(
     rows = store.get_many(ids=ids)
     user_of = {r.id: _user(r.values.get(action.user_field)) for r in rows}
     active = set(active_only(ctx.uow.conn, [u for u in user_of.values() if u is not None]))
-    loads = _loads(ctx, action.load, sorted(active))
+    loads = _loads(ctx, opened, action.load, sorted(active))
     out = []
     for row in rows:
         user = user_of[row.id]
@@ -127,10 +134,10 @@ def _candidates(
     return [c for c in out if c.user_id in active], [c for c in out if c.user_id not in active]
 
 
-def _lock(ctx: ActionContext, app: str, form: str, ids: list[int]) -> list[int]:
+def _lock(ctx: ActionContext, opened: Opened, app: str, form: str, ids: list[int]) -> list[int]:
     """Lock the directory rows `ids` in id order (no deadlock between two assignments); the
     ones still live."""
-    _definition, store = ctx.env.kit.open(ctx.uow, app, form)
+    _definition, store = opened(app, form)
     main = store.layout.main
     query = (
         sa.select(main.c.id)
@@ -141,14 +148,16 @@ def _lock(ctx: ActionContext, app: str, form: str, ids: list[int]) -> list[int]:
     return [int(i) for i in ctx.uow.conn.execute(query).scalars()]
 
 
-def _loads(ctx: ActionContext, source: LoadSource | None, user_ids: list[int]) -> dict[int, int]:
+def _loads(
+    ctx: ActionContext, opened: Opened, source: LoadSource | None, user_ids: list[int]
+) -> dict[int, int]:
     """Live records of the load form per user (one grouped query)."""
     if source is None or not user_ids:
         return {}
     from engine.expr import compile_filter, parse
 
     app, form = target(ctx, source.form)
-    _definition, store = ctx.env.kit.open(ctx.uow, app, form)
+    _definition, store = opened(app, form)
     main = store.layout.main
     column = routing_column(main, source.user_field, form)
     query = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -19,7 +19,10 @@ from engine.expr import evaluate, references
 from engine.flows.actions import ActionContext, jsonable, record_values
 from engine.flows.instances import FlowStore
 from engine.flows.spec_assign import MatchRule
-from engine.storage.form_records import StoredRecord
+from engine.storage.form_records import FormRecordStore, StoredRecord
+
+if TYPE_CHECKING:
+    from engine.registry import FormDefinition
 
 KEYWORD_SPLIT = re.compile(r"[,，;；]")
 ID_TYPES = frozenset({"relation", "user", "department"})
@@ -29,17 +32,19 @@ UNKNOWN_FIELD = "flow.unknown-field"
 
 def run_match_rule(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]:
     assert isinstance(action, MatchRule)
-    values = current_values(ctx, _exprs(path, action))
+    opened = Opened(ctx)
+    values = current_values(ctx, _exprs(path, action), opened)
     app, form = target(ctx, action.form)
     matched: StoredRecord | None = None
-    for row in _rules(ctx, app, form, action):
+    for row in _rules(ctx, app, form, action, opened):
         if _matches(ctx, action, path, row.values, values):
             matched = row
             break
     rule = None if matched is None else {**jsonable(matched.values), "id": matched.id}
     remember(ctx, action.into, rule)
     copied = {field: _copied(rule, source) for field, source in action.copy_fields.items()}
-    changed = write_record(ctx, action.set, f"{path}/set", {**values, "$rule": rule}, copied)
+    scope = {**values, "$rule": rule}
+    changed = write_record(ctx, action.set, f"{path}/set", scope, opened, copied)
     return {
         "type": "match_rule",
         "form": form,
@@ -48,8 +53,10 @@ def run_match_rule(ctx: ActionContext, action: Any, path: str) -> dict[str, Any]
     }
 
 
-def _rules(ctx: ActionContext, app: str, form: str, action: MatchRule) -> list[StoredRecord]:
-    _definition, store = ctx.env.kit.open(ctx.uow, app, form)
+def _rules(
+    ctx: ActionContext, app: str, form: str, action: MatchRule, opened: Opened
+) -> list[StoredRecord]:
+    _definition, store = opened(app, form)
     main = store.layout.main
     query = sa.select(main.c.id).where(main.c.deleted_at.is_(None))
     if action.active_field is not None:
@@ -86,13 +93,26 @@ def _matches(
 # --- shared with pick_assignee ----------------------------------------------------------------
 
 
-def current_values(ctx: ActionContext, exprs: Iterable[str]) -> dict[str, Any]:
+class Opened:
+    """Forms opened once per action (each open checks the definition registry)."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self._ctx = ctx
+        self._found: dict[tuple[str, str], tuple[FormDefinition, FormRecordStore]] = {}
+
+    def __call__(self, app: str, form: str) -> tuple[FormDefinition, FormRecordStore]:
+        if (app, form) not in self._found:
+            self._found[(app, form)] = self._ctx.env.kit.open(self._ctx.uow, app, form)
+        return self._found[(app, form)]
+
+
+def current_values(ctx: ActionContext, exprs: Iterable[str], opened: Opened) -> dict[str, Any]:
     """The record's values as they are now (an earlier action of the node may have written),
     `$…` variables, and `relation.field` paths the expressions at `exprs` read (one hop)."""
     instance = ctx.instance
     record = ctx.record
     if instance.form is not None and instance.record_id is not None:
-        record = ctx.writer().get(instance.app, instance.form, instance.record_id)
+        record = opened(instance.app, instance.form)[1].get(record_id=instance.record_id)
     values = record_values(record, instance=instance, outcome=ctx.values.get("$outcome"))
     paths = {
         name
@@ -107,7 +127,7 @@ def current_values(ctx: ActionContext, exprs: Iterable[str]) -> dict[str, Any]:
         if isinstance(v := values.get(p.split(".", 1)[0]), int) and not isinstance(v, bool)
     }
     if ids and instance.form is not None:
-        _definition, store = ctx.env.kit.open(ctx.uow, instance.app, instance.form)
+        _definition, store = opened(instance.app, instance.form)
         found = store.related_values(names=paths, ids=ids)
         values.update({p: found.get(p) for p in paths})
     return values
@@ -118,6 +138,7 @@ def write_record(
     exprs: Mapping[str, str],
     base: str,
     values: Mapping[str, Any],
+    opened: Opened,
     plain: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `exprs` (record field → expression at `base/<field>`), add the `plain` values
@@ -125,7 +146,7 @@ def write_record(
     instance = ctx.instance
     if not (exprs or plain) or instance.form is None or instance.record_id is None:
         return {}
-    definition, _store = ctx.env.kit.open(ctx.uow, instance.app, instance.form)
+    definition, _store = opened(instance.app, instance.form)
     new = {
         key: _as_stored(
             definition.compiled.fields.get(key),
@@ -214,6 +235,7 @@ def _exprs(path: str, action: MatchRule) -> list[str]:
 
 
 __all__ = [
+    "Opened",
     "as_keys",
     "column",
     "current_values",
