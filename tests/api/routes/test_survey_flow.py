@@ -70,16 +70,17 @@ def surveys(client: TestClient, ticket_id: int) -> list[dict[str, Any]]:
 def desk(client: TestClient, aftersales: str, make_user: Any) -> dict[str, Any]:
     """A team with its service manager, a customer and a contact with an e-mail address."""
     me = client.get(f"{API}/auth/me").json()
+    me_id = me["user"]["id"] if "user" in me else me["id"]
     manager = make_user("svc_manager", roles=("aftersales.manager",))
     vip_desk = {"code": "VIP", "name": "VIP Desk", "kind": "desk", "manager": manager.id}
     team = post(client, f"{FORMS}/team/records", vip_desk)
     customer = post(client, f"{FORMS}/customer/records", {
         "name": "华东精工", "code": "C-1", "customer_type": "company", "tier": "vip",
-        "address": SH})  # fmt: skip
+        "address": SH, "account_manager": me_id})  # fmt: skip
     contact = post(client, f"{FORMS}/contact/records", {
         "name": "Li", "customer": customer["id"], "mobile": "13800000000",
         "email": "li@example.com", "preferred_channel": "email"})  # fmt: skip
-    return {"me": me["user"]["id"] if "user" in me else me["id"], "manager": manager,
+    return {"me": me_id, "manager": manager,
             "team": team["id"], "customer": customer["id"], "contact": contact["id"]}  # fmt: skip
 
 
@@ -150,6 +151,8 @@ def test_scenario_5_poor_answer_ends_in_the_managers_callback(
     contact = get(client, "contact", desk["contact"])
     assert (contact["last_csat"], contact["last_nps"]) == (2, 5) and contact["last_nps_at"]
     assert get(client, "customer", desk["customer"])["last_nps"] == 5
+    notes = client.get(f"{API}/notifications").json()["items"]  # the account manager's
+    assert any(n["subject"] == f"VIP detractor on {ticket['number']}" for n in notes), notes
 
     # The callback goes to the team's service manager, due 8 business hours after the answer.
     manager = anonymous_client
@@ -255,3 +258,43 @@ def test_nps_is_asked_only_90_days_after_the_last_answer(
     waiting = sorted(t["node"] for t in detail["tokens"] if t["status"] in ("active", "waiting"))
     assert waiting == ["remind_timer"]  # no callback task; only the (now idle) reminder timer
     assert get(client, "contact", desk["contact"])["last_nps_at"].startswith(recent[:10])
+
+
+def test_an_unreachable_customer_is_called_again_then_a_complaint_is_opened(
+    client: TestClient, desk: dict[str, Any], migrated_engine: sa.Engine,
+    smtp: tuple[int, SmtpInbox], anonymous_client: TestClient,
+) -> None:  # fmt: skip
+    port, inbox = smtp
+    ticket = resolved_ticket(client, desk)
+    start = datetime.now(UTC)
+    run_worker(migrated_engine, start + timedelta(hours=24, minutes=5), port)
+    poor = client.post(f"{API}/public/answer/{link_in(inbox)}", headers=NO_AUTH,
+                       json={"csat": 1, "comment": "没人来"})  # fmt: skip
+    assert poor.status_code == 200, poor.text
+    [survey] = surveys(client, ticket["id"])
+    manager = anonymous_client
+    login(manager, "svc_manager")
+
+    def callback() -> dict[str, Any]:
+        tasks = manager.get(f"{API}/tasks", params={"box": "mine"}).json()["items"]
+        [task] = [t for t in tasks if t["record_id"] == survey["id"]]
+        return dict(task)
+
+    first = callback()
+    done = manager.post(f"{API}/tasks/{first['id']}/complete",
+                        json={"values": {"callback_outcome": "unreachable"}})  # fmt: skip
+    assert done.status_code == 200, done.text
+    run_worker(migrated_engine, start + timedelta(days=5), port)  # past the next business day
+    second = callback()
+    assert second["id"] != first["id"]
+    assert get(client, "survey_response", survey["id"])["callback_attempts"] == 1
+    done = manager.post(f"{API}/tasks/{second['id']}/complete", json={"values": {
+        "callback_outcome": "complaint", "callback_notes": "Wants compensation"}})  # fmt: skip
+    assert done.status_code == 200, done.text
+    tickets = client.get(f"{FORMS}/ticket/records", params={"limit": 50}).json()["items"]
+    [complaint] = [t for t in tickets if t["ticket_type"] == "complaint"]
+    # the lifecycle's priority rule (§3.1 1a) takes over: complaint high, + 1 for a VIP
+    assert (complaint["parent_ticket"], complaint["channel"], complaint["priority"]) == (
+        ticket["id"], "system", "urgent")  # fmt: skip
+    assert complaint["description"] == "Wants compensation"
+    assert get(client, "survey_response", survey["id"])["callback_attempts"] == 2
