@@ -298,3 +298,27 @@ def test_an_unreachable_customer_is_called_again_then_a_complaint_is_opened(
         ticket["id"], "system", "urgent")  # fmt: skip
     assert complaint["description"] == "Wants compensation"
     assert get(client, "survey_response", survey["id"])["callback_attempts"] == 2
+
+
+def test_without_an_e_mail_address_the_agent_surveys_by_phone(
+    client: TestClient, desk: dict[str, Any], migrated_engine: sa.Engine,
+    smtp: tuple[int, SmtpInbox],
+) -> None:  # fmt: skip
+    port, inbox = smtp
+    version = get(client, "contact", desk["contact"])["version"]
+    changed = client.patch(f"{FORMS}/contact/records/{desk['contact']}",
+                           json={"email": None, "version": version})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    ticket = resolved_ticket(client, desk)
+    run_worker(migrated_engine, datetime.now(UTC) + timedelta(hours=24, minutes=5), port)
+    [survey] = surveys(client, ticket["id"])
+    assert (survey["status"], survey["channel"]) == ("sent", "phone") and inbox.messages == []
+    tasks = client.get(f"{API}/tasks", params={"box": "mine"}).json()["items"]
+    [task] = [t for t in tasks if t["record_id"] == survey["id"]]  # the agent's (the admin here)
+    done = client.post(f"{API}/tasks/{task['id']}/complete",
+                       json={"values": {"csat": 4, "ces": 6}})  # fmt: skip
+    assert done.status_code == 200, done.text
+    answered = get(client, "survey_response", survey["id"])
+    assert (answered["status"], answered["csat"]) == ("answered", 4) and answered["responded_at"]
+    assert get(client, "ticket", ticket["id"])["survey_status"] == "answered"
+    assert get(client, "contact", desk["contact"])["last_csat"] == 4
