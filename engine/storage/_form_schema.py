@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.errors import Problem
+from engine.forms._catalog import SYSTEM_COLUMNS as SYSTEM_FIELD_KEYS
 from engine.storage._form_columns import (
     ALWAYS_UNIQUE,
     BuildContext,
@@ -218,10 +219,16 @@ def _add_form_constraints(
         if created is not None:
             paths[created] = f"/unique/{position}"
     for keys in getattr(form, "indexes", ()):
-        names = [name for key in keys for name in by_field.get(str(key), [])]
+        names = [name for key in keys for name in by_field.get(str(key), _system(table, key))]
         if names:
             _add_index(table, names)
     return paths
+
+
+def _system(table: sa.Table, key: Any) -> list[str]:
+    """The column of system field `key` (`owner` is stored as owner_id), [] for anything else."""
+    name = "owner_id" if key == "owner" else str(key)
+    return [name] if name in table.c and key in SYSTEM_FIELD_KEYS else []
 
 
 def _add_index(table: sa.Table, names: list[str], *, unique: bool = False, **kw: Any) -> str | None:

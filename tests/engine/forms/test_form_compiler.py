@@ -267,3 +267,8 @@ def test_layout_keys_unique(semantic_problems) -> None:
         ("form.duplicate-key", "/layout/tabs/1/key"),
         ("form.duplicate-key", "/layout/tabs/1/sections/0/key"),
     ]
+
+
+def test_indexes_may_cover_system_columns_but_unique_may_not(semantic_problems) -> None:
+    data = make_form(NUMBER, indexes=[["created_at"], ["owner", "qty"]], unique=[["created_at"]])
+    assert semantic_problems(data) == [("form.unknown-field", "/unique/0/0")]

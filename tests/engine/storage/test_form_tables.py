@@ -342,3 +342,11 @@ def test_two_way_relations_are_stored_once(conn: sa.Connection) -> None:
     assert "t__customer__devices" not in tables
     assert "customer" in _columns(conn, "t__device")
     assert ("t__post__tags" in tables) != ("t__tag__posts" in tables)
+
+
+def test_form_indexes_on_system_columns(conn: sa.Connection) -> None:
+    form = Form("job", (F("title", "text"),), indexes=(("created_at",), ("owner", "title")))
+    _apply(conn, "t", form)
+    indexed = {tuple(i["column_names"]) for i in sa.inspect(conn).get_indexes("t__job")}
+    assert {("created_at",), ("owner_id", "title")} <= indexed
+    assert plan_form_table(conn, app="t", form=form).is_empty
