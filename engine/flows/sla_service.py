@@ -94,12 +94,20 @@ class SlaService:
             return None
         return self._run(uow, writer, found[0], found[1], record, now)
 
-    def _lock_record(self, uow: UnitOfWork, app: str, form: str, record_id: int) -> None:
+    def _lock_record(
+        self,
+        uow: UnitOfWork,
+        app: str,
+        form: str,
+        record_id: int,
+        definition: FormDefinition | None = None,
+    ) -> None:
         """Lock the record row before the clock row, the order of a record write (which locks
         its row, then the listener the clock row): a job and a write never deadlock."""
         if uow.conn.dialect.name != "postgresql":
             return  # SQLite runs one writer at a time
-        main = self.records.layout(self.registry.form(uow, app=app, key=form)).main
+        definition = definition or self.registry.form(uow, app=app, key=form)
+        main = self.records.layout(definition).main
         uow.conn.execute(sa.select(main.c.id).where(main.c.id == record_id).with_for_update())
 
     def recompute(self, uow: UnitOfWork, *, app: str, now: datetime) -> int:
@@ -126,7 +134,7 @@ class SlaService:
         if not slas:
             return None
         if record_id is not None:
-            self._lock_record(uow, app, form, record_id)
+            self._lock_record(uow, app, form, record_id, pending.definition)
         now = uow.clock()
         created_at = now if pending.before is None else pending.before.created_at
         fields = pending.definition.compiled.fields
