@@ -17,7 +17,7 @@ from engine.errors import NotFoundError
 from engine.identity.access_loader import load_access_inputs
 from engine.identity.actor import Actor
 from engine.identity.permissions import FormAccess, admin_access, compile_form_access
-from engine.identity.related_access import checked, with_related
+from engine.identity.related_access import LazyAccesses, checked, with_related
 from engine.storage.form_records import RecordLayout, StoredRecord
 from engine.storage.permission_sql import scope_conditions
 from engine.storage.uow import UnitOfWork
@@ -63,7 +63,7 @@ def form_accesses(
 
     out: dict[str, FormAccess] = {}
     for form, links in loaded.links.items():
-        targets = {target: access_of(target) for target in links.targets}
+        targets = LazyAccesses(links.targets, access_of)
         out[form] = with_related(access_of(form), links, targets)
     return out
 

@@ -16,7 +16,7 @@ Pure: the caller reads the form's links (`form_links`) and compiles the target a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -90,10 +90,7 @@ def with_related(
     """
     if access.is_admin or not links.relations:
         return access
-    related = {
-        relation: targets.get(target) or _no_access(access, target)
-        for relation, target in links.relations.items()
-    }
+    related = _Related(access, links.relations, targets)
     levels: dict[str, FieldAccess] = dict(access.field_levels)
     scoped: dict[str, str] = {}
     for key, (relation, field) in links.lookups.items():
@@ -105,9 +102,52 @@ def with_related(
     return replace(
         access,
         field_levels=MappingProxyType(levels),
-        related=MappingProxyType(related),
+        related=related,
         scoped_lookups=MappingProxyType(scoped),
     )
+
+
+class _Related(Mapping[str, FormAccess]):
+    """Relation key → the actor's access to its target form, looked up when first asked.
+
+    `targets` may itself compile lazily: most requests never ask about most relations.
+    """
+
+    def __init__(
+        self, access: FormAccess, relations: Mapping[str, str], targets: Mapping[str, FormAccess]
+    ) -> None:
+        self._access, self._relations, self._targets = access, relations, targets
+
+    def __getitem__(self, relation: str) -> FormAccess:
+        target = self._relations[relation]
+        return self._targets.get(target) or _no_access(self._access, target)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._relations)
+
+    def __len__(self) -> int:
+        return len(self._relations)
+
+
+class LazyAccesses(Mapping[str, FormAccess]):
+    """Form key → access, built by `build` on first use and kept (one request's worth)."""
+
+    def __init__(self, keys: Iterable[str], build: Callable[[str], FormAccess]) -> None:
+        self._keys, self._build = frozenset(keys), build
+        self._done: dict[str, FormAccess] = {}
+
+    def __getitem__(self, key: str) -> FormAccess:
+        if key not in self._keys:
+            raise KeyError(key)
+        if key not in self._done:
+            self._done[key] = self._build(key)
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._keys))
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def checked(access: FormAccess) -> FormAccess:
@@ -128,4 +168,4 @@ def _no_access(access: FormAccess, form: str) -> FormAccess:
     )
 
 
-__all__ = ["NO_LINKS", "FormLinks", "checked", "form_links", "with_related"]
+__all__ = ["NO_LINKS", "FormLinks", "LazyAccesses", "checked", "form_links", "with_related"]
