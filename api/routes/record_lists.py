@@ -20,7 +20,7 @@ from api.schemas import problem_responses
 from api.security import RequiredActorDep
 from engine.errors import FieldError, NotFoundError
 from engine.forms.listing import ListQuery, ListQueryError, build_list_query
-from engine.forms.record_access import form_accesses, read_scope
+from engine.forms.record_access import Who, check_lookups, form_accesses, read_scope
 from engine.forms.record_json import record_to_json
 from engine.forms.views import ViewSpec
 from engine.identity.actor import Actor
@@ -299,7 +299,9 @@ def list_records(
             else None
         )
         columns = saved.columns if saved is not None else ()
-        items = records_json(conn, listing, [page.items], columns, access=scope.access)[0]
+        items = records_json(
+            conn, listing, [page.items], columns, access=scope.access, who=actor, now=now
+        )[0]
     # Items are JSON already (record_to_json): answer without revalidating them (RecordPageOut
     # documents the shape), which costs as much as reading the page.
     body = {
@@ -384,7 +386,7 @@ def kanban(
         )
         shown = saved.columns if saved is not None else ()
         groups = [column.items for column in columns]
-        items = records_json(conn, listing, groups, shown, access=scope.access)
+        items = records_json(conn, listing, groups, shown, access=scope.access, who=actor, now=now)
     return KanbanOut(
         field=group,
         columns=[
@@ -401,6 +403,8 @@ def records_json(
     columns: tuple[str, ...] = (),
     *,
     access: FormAccess | None = None,
+    who: Who = None,
+    now: datetime | None = None,
 ) -> list[list[dict[str, Any]]]:
     """The listed rows of each group as record JSON, exactly as GET of one record shows them.
 
@@ -409,7 +413,11 @@ def records_json(
     `columns` keep the system fields and those fields.
     """
     store = FormRecordStore(conn, layout=listing.layout)
-    found = {r.id: r for r in store.from_rows([row for rows in groups for row in rows])}
+    records = store.from_rows([row for rows in groups for row in rows])
+    if access is not None:
+        when = now or datetime.now(UTC)
+        records, access = check_lookups(conn, access, listing.layout, records, who=who, now=when)
+    found = {r.id: r for r in records}
     wanted = {name.split(".")[0] for name in columns}
     out: list[list[dict[str, Any]]] = []
     for rows in groups:

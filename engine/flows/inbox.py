@@ -81,7 +81,7 @@ def task_detail(
     Raises:
         PermissionDenied: `task.not-yours` for someone the task does not concern.
     """
-    from engine.forms.record_access import form_access
+    from engine.forms.record_access import check_lookups, form_access
 
     task = get_task(uow.conn, task_id)
     group = get_group(uow.conn, task.group_id)
@@ -108,6 +108,10 @@ def task_detail(
         definition = records.definition(app=group.app, form=group.form)
         record = records.writer(uow).get(group.app, group.form, group.record_id)
         access = form_access(uow=uow, who=actor, app=group.app, form=group.form)
+        layout = records.layout(definition)
+        [record], access = check_lookups(
+            uow.conn, access, layout, [record], who=actor, now=uow.clock()
+        )
         levels = field_levels(access, node, record.values)
         shown = access.narrow(node.field_permissions)
         out["record"] = record_to_json(definition, record, access=shown)

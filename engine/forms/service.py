@@ -33,7 +33,14 @@ from engine.forms.bulk import (
     out_of_reach,
 )
 from engine.forms.events import ChangeListener, ChangeSource
-from engine.forms.record_access import Who, form_access, ids_in_scope, read_scope, user_id_of
+from engine.forms.record_access import (
+    Who,
+    check_lookups,
+    form_access,
+    ids_in_scope,
+    read_scope,
+    user_id_of,
+)
 from engine.forms.record_json import field_json, field_keys, record_to_json
 from engine.forms.record_writer import (
     APPEND_ONLY,
@@ -125,6 +132,17 @@ class RecordService:
             self._registry.form(uow, app=app, key=form)
             return form_access(uow=uow, who=actor, app=app, form=form)
 
+    def _checked(
+        self,
+        uow: UnitOfWork,
+        store: FormRecordStore,
+        record: StoredRecord,
+        access: FormAccess,
+        actor: Who,
+    ) -> tuple[list[StoredRecord], FormAccess]:
+        """The record with lookups of related records outside the actor's scope nulled."""
+        return check_lookups(uow.conn, access, store.layout, [record], who=actor, now=self._clock())
+
     def _meta(self, uow: UnitOfWork, app: str, form: str) -> RecordMetaStore:
         return RecordMetaStore(uow.conn, app=app, form=form, clock=self._clock)
 
@@ -181,9 +199,11 @@ class RecordService:
                         message = "this idempotency key was used with a different request"
                         raise ConflictError(message, code=IDEMPOTENCY_MISMATCH)
                     record = store.get(record_id=seen.record_id, include_deleted=True)
+                    [record], access = self._checked(uow, store, record, access, actor)
                     return RecordResult(definition, record, replayed=True, access=access)
                 save_key = _key_saver(meta, key, digest)
             record = writer.insert(definition, store, data, actor=actor, after_insert=save_key)
+            [record], access = self._checked(uow, store, record, access, actor)
             uow.commit()
         return RecordResult(definition, record, access=access)
 
@@ -203,6 +223,7 @@ class RecordService:
             require(access, "read")
             where = read_scope(uow.conn, access, store.layout.main, who=actor, now=self._clock())
             record = store.get(record_id=record_id, include_deleted=include_deleted, where=where)
+            [record], access = self._checked(uow, store, record, access, actor)
         return RecordResult(definition, record, access=access)
 
     def update(
@@ -226,6 +247,7 @@ class RecordService:
             require_writable(access, field_keys(store.layout, data))
             refuse_append_only(definition)
             record = writer.change(definition, store, record_id, data, version=version, actor=actor)
+            [record], access = self._checked(writer.uow, store, record, access, actor)
             writer.uow.commit()
         return RecordResult(definition, record, access=access)
 
@@ -238,6 +260,7 @@ class RecordService:
             writer.check(store, access, record_id, who=actor, action="delete")
             refuse_append_only(definition)
             record = writer.remove(definition, store, record_id, version=version, actor=actor)
+            [record], access = self._checked(writer.uow, store, record, access, actor)
             writer.uow.commit()
         return RecordResult(definition, record, access=access)
 
@@ -247,6 +270,7 @@ class RecordService:
             access = form_access(uow=writer.uow, who=actor, app=app, form=form)
             writer.check(store, access, record_id, who=actor, action="delete", include_deleted=True)
             record = writer.bring_back(definition, store, record_id, actor=actor)
+            [record], access = self._checked(writer.uow, store, record, access, actor)
             writer.uow.commit()
         return RecordResult(definition, record, access=access)
 

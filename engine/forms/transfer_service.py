@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from engine.errors import ConflictError, EngineError, FieldError, NotFoundError, SubmissionError
 from engine.forms.events import ChangeListener, RecordChange, notify_listeners
-from engine.forms.record_access import Who, form_access, read_scope, user_id_of
+from engine.forms.record_access import Who, check_lookups, form_access, read_scope, user_id_of
 from engine.forms.record_json import field_json
 from engine.forms.transfer import (
     BATCH_SIZE,
@@ -394,8 +394,12 @@ class TransferService:
                 ids = [int(i) for i in uow.conn.execute(query).scalars()]
                 store = FormRecordStore(uow.conn, layout=layout, clock=self._clock)
                 records = store.get_many(ids=ids) if ids else []
+                now = self._clock()
+                records, shown = check_lookups(
+                    uow.conn, access, layout, records, who=actor, now=now
+                )
             for record in records:
-                values = access.strip(record.values)
+                values = shown.strip(record.values)
                 yield {k: field_json(definition, k, v) for k, v in values.items()}
             if len(ids) < EXPORT_PAGE:
                 return

@@ -498,6 +498,13 @@ def test_lookups_show_what_the_target_form_lets_each_actor_see(world: World) -> 
     for item in engineer:
         if item["ticket"] != world.tickets["t3"]:
             assert item["ticket_subject"] is None, item
+    # Lookups of related records in the actor's (restricted) scope show, checked in SQL.
+    assert _by_note(engineer)["v3"]["ticket_subject"] == "assigned three"
+    agent = _by_note(world.call("agent", "GET", VISITS).json()["items"])
+    assert set(agent) == {"v1", "v6"}
+    assert (agent["v1"]["ticket_subject"], agent["v1"]["ticket_cost"]) == ("agent one", 10)
+    outsider = world.call("outsider", "GET", f"{VISITS}/{visits['v2']}").json()
+    assert outsider["ticket_subject"] == "sales two"
     one = world.call("engineer", "GET", f"{VISITS}/{visits['v5']}").json()
     assert one["ticket"] == world.tickets["t5"]
     assert one["ticket_subject"] is None and "ticket_cost" not in one
@@ -505,7 +512,13 @@ def test_lookups_show_what_the_target_form_lets_each_actor_see(world: World) -> 
     assert board.status_code == 200, board.text
     cards = [card for column in board.json()["columns"] for card in column["items"]]
     assert len(cards) == 5 and all("ticket_cost" not in card for card in cards)
-    assert {card["ticket_subject"] for card in cards} <= {None, "assigned three"}
+    assert sorted(map(str, (card["ticket_subject"] for card in cards))) == [
+        "None",
+        "None",
+        "None",
+        "None",
+        "assigned three",
+    ]
 
 
 def test_lookups_of_hidden_or_out_of_scope_values_are_not_exported(world: World) -> None:
@@ -515,6 +528,7 @@ def test_lookups_of_hidden_or_out_of_scope_values_are_not_exported(world: World)
     # (lookup cells are written as JSON values: "secret five" with its quotes)
     cells = {cell.strip('"') for row in rows[1:] for cell in row}
     assert not cells & {"secret five", "agent one", "sales two", "agent six", "50", "50.00"}
+    assert "assigned three" in cells
     admin = _csv(world.call("admin", "GET", VISITS + "/export"))
     assert "Ticket cost" in admin[0] and "secret five" in {c.strip('"') for r in admin for c in r}
 
