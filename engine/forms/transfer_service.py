@@ -470,7 +470,28 @@ class _Sink:
             )
             for record_id, text in self._uow.conn.execute(query):
                 found.setdefault(str(text), []).append(int(record_id))
-        return found
+        return self._in_scope(target, table, found)
+
+    def _in_scope(
+        self, target: str, table: sa.Table, found: dict[str, list[int]]
+    ) -> dict[str, list[int]]:
+        """Only titles of records the importing user may read: an out-of-scope record with the
+        same title must neither match nor make the title ambiguous."""
+        from engine.forms.record_access import form_accesses, ids_in_scope
+        from engine.identity.service import load_actor
+
+        if not found or self._job.created_by is None:
+            return found
+        actor = load_actor(uow=self._uow, user_id=self._job.created_by)
+        if actor.is_admin:
+            return found
+        app = self._definition.app
+        access = form_accesses(uow=self._uow, who=actor, app=app, forms=[target])[target]
+        every = [record_id for ids in found.values() for record_id in ids]
+        now = self._service._clock()
+        reached = ids_in_scope(self._uow.conn, access, table, every, who=actor, now=now)
+        kept = {text: [i for i in ids if i in reached] for text, ids in found.items()}
+        return {text: ids for text, ids in kept.items() if ids}
 
     # validation: the API's own rules, reading text leniently (labels, 是/否, "1,234.5")
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:

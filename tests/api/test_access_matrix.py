@@ -30,6 +30,7 @@ BUNDLE = {
     "forms/ticket.yaml": """
 key: ticket
 label: Ticket
+title_field: subject
 fields:
   - {key: subject, type: text, label: Subject, required: true}
   - key: status
@@ -642,3 +643,21 @@ def test_imported_relations_must_stay_in_the_actor_scope(world: World) -> None:
     assert notes() == []  # the in-scope row is not written either
     partial = run("valid_rows")
     assert notes() == ["ok"], partial
+
+
+def test_imported_titles_match_only_records_in_the_actor_scope(world: World) -> None:
+    # t2 (the outsider's) gets t1's title: for the agent the title still names t1 alone, so
+    # the import neither fails as ambiguous nor reveals that t2 exists
+    t = world.tickets
+    renamed = world.call(
+        "admin", "PATCH", f"{BASE}/{t['t2']}", json={"subject": "agent one", "version": 1}
+    )
+    assert renamed.status_code == 200, renamed.text
+    url = "/api/v1/apps/acl/forms/visit/imports"
+    files = {"file": ("visits.csv", b"Note,Ticket\nby title,agent one\n")}
+    done = world.call("agent", "POST", url, files=files, data={"mode": "all_or_nothing"})
+    assert done.status_code == 202, done.text
+    job = world.call("agent", "GET", f"{url}/{done.json()['id']}").json()
+    assert job["status"] == "done", job
+    items = world.call("admin", "GET", VISITS).json()["items"]
+    assert [(item["note"], item["ticket"]) for item in items] == [("by title", t["t1"])]
