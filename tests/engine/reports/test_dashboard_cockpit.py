@@ -111,3 +111,16 @@ def test_recent_periods_are_provisional(aftersales_data: sa.Engine) -> None:
     year = cockpit(aftersales_data, values=YEAR)["reopen"]
     months = [row[0] for row in year["data"]["rows"]]
     assert [months[n] for n in year["meta"]["provisional"]["rows"]] == ["2025-12-01"]
+
+
+def test_operations_page_runs_every_widget_with_its_filters(aftersales_data: sa.Engine) -> None:
+    # the secondary page (parts, PM, quality): bindings reach fields of joined forms
+    runs = ReportService(aftersales_data, registry=DefinitionRegistry(), clock=lambda: NOW)
+    payload = DashboardService(runs).run(
+        app="aftersales", key="operations", actor=ADMIN, values={**YEAR, "region": ["east"]}
+    )
+    widgets = {w["key"]: w for w in payload["widgets"]}
+    unsupported = "report.aggregate-unsupported" if aftersales_data.dialect.name == "sqlite" else ""
+    errors = {k: w["error"] for k, w in widgets.items() if "error" in w}
+    assert {k: e for k, e in errors.items() if e["code"] != unsupported} == {}
+    assert {"parts_usage", "first_visit_parts", "pm_compliance", "aht"} <= widgets.keys()
