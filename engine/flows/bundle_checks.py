@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import DefinitionError, Problem
 from engine.expr import ExprType
+from engine.flows.assign_checks import form_fields_of
 from engine.flows.checks import FLOW_VARIABLES, FlowContext, check_flow
 from engine.flows.spec import FlowSpec
 from engine.forms._catalog import build_catalog
@@ -21,6 +22,7 @@ def check_flows(kind: str, view: BundleView) -> list[Problem]:
     present = view.present
     forms = view.definitions.get("forms", {})
     catalogs: dict[str, Mapping[str, ExprType] | None] = {}
+    form_fields = form_fields_of(forms.values())
     for key, spec in sorted(view.definitions[kind].items()):
         assert isinstance(spec, FlowSpec)
         form_key = spec.form or spec.trigger.form
@@ -31,7 +33,11 @@ def check_flows(kind: str, view: BundleView) -> list[Problem]:
             catalog = catalogs[form_key]
         # Unknown forms and flows are left to the bundle's reference check (one problem each).
         roles = present.get("roles")
-        ctx = FlowContext(catalog=catalog, roles=None if roles is None else frozenset(roles))
+        ctx = FlowContext(
+            catalog=catalog,
+            roles=None if roles is None else frozenset(roles),
+            form_fields=form_fields,
+        )
         found, _texts = check_flow(spec, ctx)
         problems.extend(p.located(source=view.sources[(kind, key)]) for p in found)
     return problems

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import DefinitionError, NotFoundError
+from engine.flows.assign_checks import form_fields_of
 from engine.flows.checks import FLOW_VARIABLES, FlowContext
 from engine.flows.compiler import CompiledFlow, compile_flow
 from engine.flows.refs import InstanceRef, TaskOpening
@@ -161,19 +162,31 @@ class FlowEnvironment:
                 self._compiled[cache_key] = found
         return found
 
-    def compile(self, uow: UnitOfWork, *, app: str, spec: FlowSpec) -> CompiledFlow:
-        return compile_flow(spec, ctx=self.context(uow, app=app, spec=spec))
+    def compile(
+        self, uow: UnitOfWork, *, app: str, spec: FlowSpec, drafts: bool = False
+    ) -> CompiledFlow:
+        """`drafts`: also check the fields of the other forms the flow's actions read; a stored
+        version is compiled without, so a rules form changed after publish is a run-time error on
+        the instance rather than a flow that silently stops starting."""
+        return compile_flow(spec, ctx=self.context(uow, app=app, spec=spec, drafts=drafts))
 
-    def context(self, uow: UnitOfWork, *, app: str, spec: FlowSpec) -> FlowContext:
+    def context(
+        self, uow: UnitOfWork, *, app: str, spec: FlowSpec, drafts: bool = False
+    ) -> FlowContext:
         """What the static checks know of `app` when compiling `spec` inside it."""
         forms = frozenset(r.key for r in uow.definitions.list_definitions(app=app, kind="forms"))
         flows = frozenset(r.key for r in uow.definitions.list_definitions(app=app, kind=FLOWS))
         form_key = spec.form or spec.trigger.form
         catalog = None
+        form_fields = None
         if form_key is not None and "." not in form_key and form_key in forms:
-            compiled_form = self.registry.form(uow, app=app, key=form_key).compiled
-            catalog = {**build_catalog(FLOW_VARIABLES), **compiled_form.catalog}
-        return FlowContext(catalog=catalog, forms=forms, flows=flows | {spec.key})
+            definition = self.registry.form(uow, app=app, key=form_key)
+            catalog = {**build_catalog(FLOW_VARIABLES), **definition.compiled.catalog}
+            if drafts:  # the app's other forms: rules and directory forms that actions read
+                form_fields = form_fields_of(definition.forms.values())
+        return FlowContext(
+            catalog=catalog, forms=forms, flows=flows | {spec.key}, form_fields=form_fields
+        )
 
 
 def _default_listeners() -> list[ChangeListener]:

@@ -148,7 +148,7 @@ def _publish_draft(
     if spec.key != flow:
         problem = Problem("flow.key-mismatch", "/key", f"the draft is {spec.key!r}, not {flow!r}")
         raise DefinitionError([problem])
-    env.compile(uow, app=app, spec=spec)
+    env.compile(uow, app=app, spec=spec, drafts=True)
     body = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     uow.definitions.publish(app=app, kind=FLOWS, key=flow, body=body, digest=digest, actor=None)

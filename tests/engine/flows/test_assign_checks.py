@@ -3,6 +3,7 @@ read and write, reported together with their JSON pointers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,4 +88,21 @@ def test_rank_keys_need_what_they_rank_by() -> None:
         ("flow.missing-option", "/nodes/2/actions/0/rank/1/by"),  # $skill_level, no skills filter
         ("flow.missing-option", "/nodes/2/actions/0/load"),  # $load without a load source
         ("flow.unknown-field", "/nodes/1/actions/0/copy_fields/prio"),
+    }
+
+
+def test_bundle_check_reports_unknown_fields_of_the_forms_actions_read(tmp_path: Path) -> None:
+    # `tangram check` and import know every form's fields, not only the flow's own form
+    from engine.bundles import load_bundle
+    from engine.errors import DefinitionError
+
+    for name, text in FILES.items():
+        if name == "flows/route.yaml":
+            text = text.replace("order_by: seq", "order_by: rank")
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text.lstrip(), encoding="utf-8")
+    with pytest.raises(DefinitionError) as caught:
+        load_bundle(tmp_path)
+    assert ("flow.unknown-field", "/nodes/1/actions/0/order_by") in {
+        (p.code, p.path) for p in caught.value.problems
     }
