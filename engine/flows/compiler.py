@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from engine.errors import DefinitionError
-from engine.expr import Expression, parse
+from engine.expr import Expression, parse, references
 from engine.flows.checks import FlowContext, check_flow
 from engine.flows.spec import ConditionNode, FlowSpec, JoinNode, NodeSpec
 
@@ -47,6 +47,8 @@ class CompiledFlow:
     # an `any`/`count` join fires).
     upstream: Mapping[str, frozenset[str]]
     paths: Mapping[str, str]
+    # `relation.field` names the expressions read: loaded with the record when it runs
+    related_paths: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -97,6 +99,12 @@ def compile_flow(spec: FlowSpec, *, ctx: FlowContext | None = None) -> CompiledF
         expressions=MappingProxyType(expressions),
         upstream=MappingProxyType(upstream),
         paths=MappingProxyType(paths),
+        related_paths=frozenset(
+            name
+            for expression in expressions.values()
+            for name in references(expression)
+            if "." in name and not name.startswith("$")
+        ),
     )
 
 

@@ -115,7 +115,18 @@ class StepBase:
         return run.record
 
     def _values(self, run: Run) -> dict[str, Any]:
-        return actions.record_values(self._record(run), instance=run.instance, outcome=run.outcome)
+        record = self._record(run)
+        values = actions.record_values(record, instance=run.instance, outcome=run.outcome)
+        form = run.instance.form
+        if run.flow.related_paths and record is not None and form is not None:
+            from engine.flows.related import load_related
+
+            related = load_related(
+                self.uow, self.env.kit, app=run.instance.app, form=form, values=values,
+                paths=run.flow.related_paths,
+            )  # fmt: skip
+            values.update(related)
+        return values
 
     def _eval(self, run: Run, path: str) -> Any:
         return evaluate(run.flow.expr(path), self._values(run), now=self.now)
