@@ -72,3 +72,15 @@ def test_the_qr_link_prefills_the_device_and_takes_photos(
         "customer": 999})  # fmt: skip
     assert sent.status_code == 422
     assert [e["path"] for e in sent.json()["errors"]] == ["customer"]  # not the submitter's to set
+
+    good = client.post(f"{API}/public/{link['token']}", params={"qr": QR}, headers=NO_AUTH, json={
+        "subject": "压缩机异响", "description": "压力上不去",
+        "attachments": [photo.json()["id"]]})  # fmt: skip
+    assert good.status_code in (200, 201), good.text
+    [ticket] = client.get(f"{FORMS}/ticket/records").json()["items"]
+    assert (ticket["channel"], ticket["device"], ticket["customer"]) == (
+        "qr",
+        shop["device"],
+        shop["customer"],
+    )
+    assert ticket["contact"] is None and ticket["number"].startswith("WO-")
