@@ -318,6 +318,8 @@ def _create_tasks(
             candidates=assignment.user_ids,
         )
         _opened(conn, group, task_id, None, now)
+        # an unclaimed pool task times out like any other (escalate: to a dispatcher)
+        schedule_timeout(conn, group, task_id, now=now)
         notify_assigned(conn, assignment.user_ids, group, pool=True)
         return (task_id,)
     ids = []

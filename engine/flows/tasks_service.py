@@ -25,6 +25,7 @@ from engine.errors import (
 )
 from engine.flows.refs import TaskOutcome
 from engine.flows.tasks import ResumeToken, cancel_group, finish_group, runtime_resume
+from engine.flows.tasks_effects import cancel_timeout
 from engine.flows.tasks_fields import check_values, required_missing
 from engine.flows.tasks_ops import (
     NOT_ALLOWED,
@@ -261,6 +262,7 @@ class TaskService:
             if actor.user_id not in candidates_of(ctx.uow.conn, task_id):
                 raise PermissionDenied(f"task {task_id} is not in your pool", code=NOT_YOURS)
             update_task(ctx.uow.conn, task, assignee_id=actor.user_id)
+            cancel_timeout(ctx.uow.conn, locked.group, task_id)  # the pool's wait is over
             log_action(
                 ctx.uow.conn,
                 instance_id=task.instance_id,

@@ -128,3 +128,37 @@ def test_business_time_deadline_skips_closed_hours(task_kit: Kit) -> None:
     )
     kit.create(subject="printer")  # Monday 09:00 UTC: 9 h on Monday, 1 h on Tuesday
     assert kit.open_task("check", "ann").due_at == T0 + timedelta(days=1, hours=1)
+
+
+POOL = "[{type: pool, value: 'department:desk'}]"
+
+
+def _pool(task_kit: Kit) -> TaskKit:
+    timeout = "{after: PT30M, action: escalate, escalate_to: {type: user, value: dan}}"
+    kit = task_kit({"review": flow(assignees=POOL, extra=_timeout(timeout))})
+    with kit.unit() as uow:
+        desk = uow.departments.create(key="desk", name="Desk")
+        for name in ("ann", "bob"):
+            uow.departments.add_member(department_id=desk.id, user_id=kit.users[name])
+        uow.commit()
+    kit.create(subject="printer")
+    return kit
+
+
+def test_an_unclaimed_pool_task_escalates_after_its_timeout(task_kit: Kit) -> None:
+    kit = _pool(task_kit)
+    [task] = kit.tasks(node="check")
+    _run_worker(kit, T0 + timedelta(minutes=20))
+    assert kit.task(task.id).assignee_id is None  # not due yet
+    _run_worker(kit, T0 + timedelta(minutes=40))
+    assert kit.task(task.id).assignee_id == kit.users["dan"]
+    assert kit.actions(task.id) == ["opened", "escalated"]
+
+
+def test_claiming_a_pool_task_cancels_its_timeout(task_kit: Kit) -> None:
+    kit = _pool(task_kit)
+    [task] = kit.tasks(node="check")
+    kit.service.claim(task_id=task.id, actor=kit.actor("bob"))
+    _run_worker(kit, T0 + timedelta(hours=2))
+    assert kit.task(task.id).assignee_id == kit.users["bob"]
+    assert kit.actions(task.id) == ["opened", "claimed"]
