@@ -44,6 +44,8 @@ def record_to_json(
         if key in unchecked:
             out[key] = None
             continue
+        if access is not None and key in access.row_masks:
+            value = access.mask_rows(key, value)
         # Text, ids and flags are their own JSON: skip the codec lookup (lists read fast).
         out[key] = value if type(value) in _AS_IS else field_json(definition, key, value)
     return out

@@ -87,6 +87,9 @@ class FormAccess:
     # (lookup key → relation key): shown as null until checked against that scope in SQL.
     related: Mapping[str, FormAccess] = field(default_factory=lambda: MappingProxyType({}))
     scoped_lookups: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Lookup columns of subform rows (subform key → columns) whose target the actor may not
+    # read in full: always null, as rows are not checked against the target's scope.
+    row_masks: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
 
     def can(self, action: str) -> bool:
         """Whether the actor may take `action` on at least some records of the form."""
@@ -134,10 +137,22 @@ class FormAccess:
         """
         masked = self.scoped_lookups
         return {
-            key: None if key in masked else value
+            key: None if key in masked else self.mask_rows(key, value)
             for key, value in values.items()
             if not self.is_hidden(key)
         }
+
+    def mask_rows(self, key: str, value: Any) -> Any:
+        """Subform `key`'s rows with the lookup columns of `row_masks` nulled."""
+        columns = self.row_masks.get(key)
+        if not columns or not isinstance(value, list):
+            return value
+        return [
+            {k: None if k in columns else v for k, v in row.items()}
+            if isinstance(row, Mapping)
+            else row
+            for row in value
+        ]
 
     def narrow(self, mask: Mapping[str, str]) -> FormAccess:
         """This access with each field of `mask` lowered to at most its level there.

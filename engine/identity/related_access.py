@@ -16,6 +16,7 @@ Pure: the caller reads the form's links (`form_links`) and compiles the target a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -35,10 +36,15 @@ class FormLinks:
 
     relations: Mapping[str, str]
     lookups: Mapping[str, tuple[str, str]]
+    # subform key → lookup column → (target form, target field), through a relation column
+    row_lookups: Mapping[str, Mapping[str, tuple[str, str]]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def targets(self) -> frozenset[str]:
-        return frozenset(self.relations.values())
+        in_rows = {form for columns in self.row_lookups.values() for form, _ in columns.values()}
+        return frozenset(self.relations.values()) | in_rows
 
 
 NO_LINKS = FormLinks(MappingProxyType({}), MappingProxyType({}))
@@ -50,9 +56,26 @@ def form_links(app: str, body: Mapping[str, Any]) -> FormLinks:
     Reads the stored body as it is (no model validation): it was validated when published,
     and this runs for every restricted request.
     """
+    relations, lookups = _links(app, _fields(body))
+    row_lookups: dict[str, Mapping[str, tuple[str, str]]] = {}
+    for item in _fields(body):
+        if item.get("type") == "subform" and isinstance(item.get("key"), str):
+            row_relations, in_row = _links(app, _fields(item))
+            found = {col: (row_relations[rel], field) for col, (rel, field) in in_row.items()}
+            if found:
+                row_lookups[item["key"]] = MappingProxyType(found)
+    return FormLinks(
+        MappingProxyType(relations), MappingProxyType(lookups), MappingProxyType(row_lookups)
+    )
+
+
+def _links(
+    app: str, items: Iterable[Mapping[str, Any]]
+) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Relations (key → target form) and lookups through them among `items`."""
     relations: dict[str, str] = {}
     lookups: dict[str, tuple[str, str]] = {}
-    for item in _fields(body):
+    for item in items:
         key, kind = item.get("key"), item.get("type")
         if not isinstance(key, str) or item.get("retired"):
             continue
@@ -65,7 +88,7 @@ def form_links(app: str, body: Mapping[str, Any]) -> FormLinks:
             if isinstance(relation, str) and isinstance(field, str):
                 lookups[key] = (relation, field)
     lookups = {key: link for key, link in lookups.items() if link[0] in relations}
-    return FormLinks(MappingProxyType(relations), MappingProxyType(lookups))
+    return relations, lookups
 
 
 def _fields(body: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
@@ -88,7 +111,7 @@ def with_related(
     `targets` holds the actor's access to each target form (by form key); a target missing
     from it is treated as unreadable. Admins see everything: their access is returned as is.
     """
-    if access.is_admin or not links.relations:
+    if access.is_admin or not links.targets:
         return access
     related = _Related(access, links.relations, targets)
     levels: dict[str, FieldAccess] = dict(access.field_levels)
@@ -104,7 +127,29 @@ def with_related(
         field_levels=MappingProxyType(levels),
         related=related,
         scoped_lookups=MappingProxyType(scoped),
+        row_masks=MappingProxyType(_row_masks(access, links, targets)),
     )
+
+
+def _row_masks(
+    access: FormAccess, links: FormLinks, targets: Mapping[str, FormAccess]
+) -> dict[str, frozenset[str]]:
+    """Subform lookup columns to null: rows are not scope-checked, so anything short of reading
+    every record of the target, that field included, masks the column."""
+    masks: dict[str, frozenset[str]] = {}
+    for sub, columns in links.row_lookups.items():
+        masked = frozenset(
+            column
+            for column, (form, field) in columns.items()
+            if not _reads_all(targets.get(form) or _no_access(access, form), field)
+        )
+        if masked:
+            masks[sub] = masked
+    return masks
+
+
+def _reads_all(target: FormAccess, field: str) -> bool:
+    return target.can("read") and target.is_unrestricted("read") and not target.is_hidden(field)
 
 
 class _Related(Mapping[str, FormAccess]):

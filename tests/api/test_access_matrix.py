@@ -59,6 +59,7 @@ fields:
     label: Also concerns
     fields:
       - {key: other, type: relation, form: ticket, label: Other ticket}
+      - {key: other_cost, type: lookup, label: Other cost, relation: other, field: cost}
 """,
     "roles/agent.yaml": """
 key: agent
@@ -610,7 +611,8 @@ def test_subform_relations_must_stay_in_the_actor_scope(world: World) -> None:
     if bulk.status_code == 200:
         assert bulk.json()["applied"] is False
     others = [world.call("agent", "GET", f"{VISITS}/{i}").json()["also"] for i in ids]
-    assert others == [[{"other": t["t6"]}], []]
+    # (the agent reads tickets of its department only: the row's cost lookup stays masked)
+    assert others == [[{"other": t["t6"], "other_cost": None}], []]
     # Admins and the outsider's own scope: the outsider may link its sales ticket only.
     v2 = world.call("outsider", "GET", f"{VISITS}/{visits['v2']}").json()
     refused_v2 = world.call(
@@ -661,3 +663,17 @@ def test_imported_titles_match_only_records_in_the_actor_scope(world: World) -> 
     assert job["status"] == "done", job
     items = world.call("admin", "GET", VISITS).json()["items"]
     assert [(item["note"], item["ticket"]) for item in items] == [("by title", t["t1"])]
+
+
+def test_lookups_in_subform_rows_follow_the_target_form(world: World) -> None:
+    t1 = world.tickets["t1"]
+    made = world.call("admin", "POST", VISITS, json={"note": "rows", "also": [{"other": t1}]})
+    assert made.status_code == 201, made.text
+    url = f"{VISITS}/{made.json()['id']}"
+    assert world.call("admin", "GET", url).json()["also"][0]["other_cost"] == 10
+    assert world.call("viewer", "GET", url).json()["also"][0]["other_cost"] == 10
+    # the engineer reads every visit but not the ticket's cost: the row lookup is masked
+    row = world.call("engineer", "GET", url).json()["also"][0]
+    assert row["other"] == t1 and row["other_cost"] is None
+    listed = world.call("engineer", "GET", VISITS).json()["items"]
+    assert [r["other_cost"] for item in listed for r in item["also"] or []] == [None]

@@ -132,3 +132,50 @@ def test_admins_are_left_as_they_are() -> None:
 
     admin = admin_access(app="desk", form="ticket")
     assert with_related(admin, form_links("desk", TICKET_BODY), {}) is admin
+
+
+ORDER_BODY: dict[str, Any] = {
+    "key": "order",
+    "label": "Order",
+    "fields": [
+        {
+            "key": "lines",
+            "type": "subform",
+            "fields": [
+                {"key": "customer", "type": "relation", "form": "customer"},
+                {"key": "ctier", "type": "lookup", "relation": "customer", "field": "tier"},
+                {"key": "cname", "type": "lookup", "relation": "customer", "field": "name"},
+                {"key": "qty", "type": "number"},
+            ],
+        }
+    ],
+}
+
+
+def order_access(*grants: dict[str, Any]) -> FormAccess:
+    from engine.identity.permissions import compile_form_access
+
+    roles = [role({"form": "order", "actions": ["read"], "scope": "all"}, *grants)]
+    compiled = {
+        form: compile_form_access(actor=Actor(), app="desk", form=form, roles=roles)
+        for form in ("order", "customer")
+    }
+    links = form_links("desk", ORDER_BODY)
+    return with_related(compiled["order"], links, {"customer": compiled["customer"]})
+
+
+def test_subform_lookups_follow_the_target_form_and_are_masked_when_not_fully_readable() -> None:
+    links = form_links("desk", ORDER_BODY)
+    assert {k: dict(v) for k, v in links.row_lookups.items()} == {
+        "lines": {"ctier": ("customer", "tier"), "cname": ("customer", "name")}
+    }
+    row = {"customer": 3, "ctier": "gold", "cname": "ACME", "qty": 2}
+    full = order_access({"form": "customer", "actions": ["read"], "scope": "all"})
+    assert full.strip({"lines": [row]}) == {"lines": [row]}
+    hidden_tier = order_access(
+        {"form": "customer", "actions": ["read"], "scope": "all", "fields": {"tier": "hidden"}}
+    )
+    assert hidden_tier.strip({"lines": [row]}) == {"lines": [{**row, "ctier": None}]}
+    for grants in ((), ({"form": "customer", "actions": ["read"], "scope": "own"},)):
+        masked = order_access(*grants)  # no read, or a restricted scope: rows are not checked
+        assert masked.strip({"lines": [row]}) == {"lines": [{**row, "ctier": None, "cname": None}]}
