@@ -58,7 +58,9 @@ PUBLIC = {
     "/api/v1/auth/logout",
     # anonymous on purpose: public links guard themselves by token and rate limits
     "/api/v1/public/{token}",
+    "/api/v1/public/{token}/files",
     "/api/v1/public/track/{tracking_token}",
+    "/api/v1/public/answer/{token}",
     # inbound webhooks authenticate by their per-flow secret (403 without it)
     "/api/v1/hooks/{app}/{flow}",
 }
