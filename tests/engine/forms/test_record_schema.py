@@ -208,9 +208,7 @@ def test_ticket_schema() -> None:
         "channel",
         "ticket_type",
         "customer",
-        "contact",
-        "priority",
-    }
+    }  # contact: required unless the channel is qr; priority: defaults to medium
 
 
 def test_every_aftersales_form_has_valid_schemas() -> None:
