@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine.errors import NotFoundError
-from engine.jobs.queue import enqueue
 from engine.jobs.types import JobContext, JobHandler
 from engine.outbox.notifications import notify
 from engine.reports.charts_data import category_label, json_cell
+from engine.reports.recipients import find_recipients
+from engine.reports.schedule import JobChain, next_interval
 from engine.reports.service import ReportService
 from engine.reports.spec import Alert, DashboardSpec
-from engine.storage.tables import department_roles, roles, user_departments, user_roles, users
-from engine.storage.tables_jobs import job_queue
 from engine.storage.tables_reports import report_alert_states
 from engine.storage.uow import UnitOfWork
 
@@ -41,32 +40,15 @@ COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _chain_key(app: str, dashboard: str) -> str:
-    return f"report-alerts:{app}:{dashboard}@"
+def _chain(app: str, dashboard: str) -> JobChain:
+    return JobChain.of(ALERT_JOB, "report-alerts", app, dashboard)
 
 
 def schedule_alerts(conn: sa.Connection, *, app: str, dashboard: str, due_at: datetime) -> None:
     """Start (or keep) the evaluation chain of one dashboard's alerts."""
-    key = _chain_key(app, dashboard) + due_at.isoformat(timespec="minutes")
-    enqueue(conn, kind=ALERT_JOB, payload={"app": app, "dashboard": dashboard},
-            due_at=due_at, key=key)  # fmt: skip
-
-
-def _chain_running(conn: sa.Connection, app: str, dashboard: str) -> bool:
-    """A queued or running link of the chain: a re-import must not start a second chain."""
-    prefix = (
-        _chain_key(app, dashboard).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    )
-    found = conn.execute(
-        sa.select(job_queue.c.id)
-        .where(
-            job_queue.c.kind == ALERT_JOB,
-            job_queue.c.status.in_(("queued", "running")),
-            job_queue.c.key.like(prefix + "%", escape="\\"),
-        )
-        .limit(1)
-    ).first()
-    return found is not None
+    suffix = due_at.isoformat(timespec="minutes")
+    payload = {"app": app, "dashboard": dashboard}
+    _chain(app, dashboard).queue(conn, due_at=due_at, suffix=suffix, payload=payload)
 
 
 def schedule_app_alerts(uow: UnitOfWork, *, app: str, now: datetime) -> int:
@@ -74,7 +56,7 @@ def schedule_app_alerts(uow: UnitOfWork, *, app: str, now: datetime) -> int:
     started = 0
     for record in uow.definitions.list_definitions(app=app, kind=DASHBOARD_KIND):
         spec = _dashboard(uow, app, record.key)
-        if spec is not None and spec.alerts and not _chain_running(uow.conn, app, spec.key):
+        if spec is not None and spec.alerts and not _chain(app, spec.key).is_running(uow.conn):
             schedule_alerts(uow.conn, app=app, dashboard=spec.key, due_at=now)
             started += 1
     return started
@@ -95,34 +77,13 @@ def _states(conn: sa.Connection, app: str, dashboard: str) -> dict[str, Mapping[
 
 
 def _next_due(alert: Alert, state: Mapping[str, Any] | None, now: datetime) -> datetime:
-    if state is None:
-        return now
-    checked: datetime = state["checked_at"]
-    return checked + timedelta(minutes=alert.every_minutes)
+    checked: datetime | None = state["checked_at"] if state else None
+    return next_interval(checked, minutes=alert.every_minutes, now=now)
 
 
 def recipients(conn: sa.Connection, *, app: str, alert: Alert) -> list[int]:
-    """Active users named by username, or holding one of the alert's roles in `app`
-    (directly or through a department)."""
-    found: set[int] = set()
-    if alert.users:
-        query = sa.select(users.c.id).where(users.c.username.in_(alert.users))
-        found.update(int(i) for i in conn.execute(query).scalars())
-    if alert.roles:
-        role_ids = sa.select(roles.c.id).where(roles.c.app == app, roles.c.key.in_(alert.roles))
-        direct = sa.select(user_roles.c.user_id).where(user_roles.c.role_id.in_(role_ids))
-        found.update(int(i) for i in conn.execute(direct).scalars())
-        departments = sa.select(department_roles.c.department_id).where(
-            department_roles.c.role_id.in_(role_ids)
-        )
-        members = sa.select(user_departments.c.user_id).where(
-            user_departments.c.department_id.in_(departments)
-        )
-        found.update(int(i) for i in conn.execute(members).scalars())
-    if not found:
-        return []
-    active = sa.select(users.c.id).where(users.c.id.in_(found), users.c.status == "active")
-    return sorted(int(i) for i in conn.execute(active).scalars())
+    """Active users named by username, or holding one of the alert's roles in `app`."""
+    return find_recipients(conn, app=app, usernames=alert.users, roles=alert.roles)
 
 
 def matching_rows(

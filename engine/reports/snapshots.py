@@ -16,65 +16,44 @@ missing): the worker records the error and the chain stops until the next import
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from engine.errors import DefinitionError, NotFoundError, Problem
-from engine.jobs.queue import enqueue
 from engine.jobs.types import JobContext, JobHandler
 from engine.registry import DefinitionRegistry
 from engine.reports.cache import bump_data_version
+from engine.reports.schedule import JobChain, daily, local_day, next_run
 from engine.reports.service import REPORT_KIND, ReportService
 from engine.reports.spec import ReportSpec, Snapshot
 from engine.storage._record_layout import build_record_layout
 from engine.storage.form_records import FormRecordStore
-from engine.storage.tables_jobs import job_queue
 from engine.storage.uow import UnitOfWork
 
 SNAPSHOT_JOB = "report.snapshot"
 BAD_SNAPSHOT = "report.bad-snapshot"
 
 
-def _chain_key(app: str, report: str) -> str:
-    return f"report-snapshot:{app}:{report}@"
+def _chain(app: str, report: str) -> JobChain:
+    return JobChain.of(SNAPSHOT_JOB, "report-snapshot", app, report)
 
 
 def next_due(spec: ReportSpec, after: datetime) -> tuple[datetime, date]:
     """The first daily run strictly after `after` (UTC) and the local day it is for."""
     assert spec.snapshot is not None
-    zone = ZoneInfo(spec.timezone)
-    hour, minute = (int(part) for part in spec.snapshot.at.split(":"))
-    local = after.astimezone(zone)
-    day = local.date()
-    due = datetime.combine(day, time(hour, minute), tzinfo=zone)
-    if due <= local:
-        day += timedelta(days=1)
-        due = datetime.combine(day, time(hour, minute), tzinfo=zone)
-    return due.astimezone(ZoneInfo("UTC")), day
+    schedule = daily(spec.snapshot.at, spec.timezone)
+    due = next_run(schedule, after)
+    return due, local_day(schedule, due)
 
 
-def schedule_snapshot(conn: sa.Connection, *, app: str, report: str, due_at: datetime,
-                      day: date) -> None:  # fmt: skip
-    enqueue(conn, kind=SNAPSHOT_JOB, payload={"app": app, "report": report,
-            "day": day.isoformat()}, due_at=due_at,
-            key=_chain_key(app, report) + day.isoformat())  # fmt: skip
-
-
-def _chain_running(conn: sa.Connection, app: str, report: str) -> bool:
-    prefix = _chain_key(app, report).replace("\\", "\\\\").replace("%", "\\%")
-    query = (
-        sa.select(job_queue.c.id)
-        .where(
-            job_queue.c.kind == SNAPSHOT_JOB,
-            job_queue.c.status.in_(("queued", "running")),
-            job_queue.c.key.like(prefix.replace("_", "\\_") + "%", escape="\\"),
-        )
-        .limit(1)
-    )
-    return conn.execute(query).first() is not None
+def schedule_snapshot(
+    conn: sa.Connection, *, app: str, report: str, due_at: datetime, day: date
+) -> None:
+    payload = {"app": app, "report": report, "day": day.isoformat()}
+    _chain(app, report).queue(conn, due_at=due_at, suffix=day.isoformat(), payload=payload)
 
 
 def schedule_app_snapshots(uow: UnitOfWork, *, app: str, now: datetime) -> int:
@@ -82,7 +61,7 @@ def schedule_app_snapshots(uow: UnitOfWork, *, app: str, now: datetime) -> int:
     started = 0
     for record in uow.definitions.list_definitions(app=app, kind=REPORT_KIND):
         spec = _report(uow, app, record.key)
-        if spec is None or spec.snapshot is None or _chain_running(uow.conn, app, spec.key):
+        if spec is None or spec.snapshot is None or _chain(app, spec.key).is_running(uow.conn):
             continue
         due_at, day = next_due(spec, now)
         schedule_snapshot(uow.conn, app=app, report=spec.key, due_at=due_at, day=day)
