@@ -29,7 +29,12 @@ from engine.flows.spec import (
 )
 
 # Names every flow expression may use besides the record's fields (types as catalogs spell them).
-FLOW_VARIABLES = {"$initiator": "number", "$outcome": "text", "$instance": "number"}
+FLOW_VARIABLES = {
+    "$initiator": "number",
+    "$outcome": "text",
+    "$instance": "number",
+    "$claimant": "number",  # only set while a pool task's `on_claim` values are computed
+}
 BOOLEAN = ExprType.BOOLEAN
 MOMENT = ExprType.DATETIME  # accepts dates too
 
@@ -244,16 +249,22 @@ def _check_node(run: _Run, node: object, path: str) -> None:
             _check_rule(run, rule, f"{path}/assignees/{r}", strict=strict)
         if isinstance(fallback, AssigneeRule):
             _check_rule(run, fallback, f"{path}/if_empty", strict=True)
+        _check_values(run, node.on_claim, f"{path}/on_claim")
+
+
+def _check_values(run: _Run, values: Mapping[str, str], path: str) -> None:
+    """Values written to the flow's record: known fields, expressions of the field's type."""
+    catalog = run.ctx.catalog
+    for key, text in values.items():
+        expected = None if catalog is None else catalog.get(key)
+        if catalog is not None and expected is None:
+            run.report("flow.unknown-field", f"{path}/{key}", f"no field {key!r}")
+        run.expr(text, f"{path}/{key}", expected)
 
 
 def _check_action(run: _Run, action: object, path: str) -> None:
     if isinstance(action, SetFields):
-        catalog = run.ctx.catalog
-        for key, text in action.values.items():
-            expected = None if catalog is None else catalog.get(key)
-            if catalog is not None and expected is None:
-                run.report("flow.unknown-field", f"{path}/values/{key}", f"no field {key!r}")
-            run.expr(text, f"{path}/values/{key}", expected)
+        _check_values(run, action.values, f"{path}/values")
     elif isinstance(action, CreateRecord | UpdateRecord | DeleteRecord):
         _check_form(run, action.form, f"{path}/form")
         for key, text in getattr(action, "values", {}).items():

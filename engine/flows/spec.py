@@ -125,6 +125,11 @@ class UserTaskNode(_Node):
         ...,
     ] = ()
     timeout: Timeout | None = None
+    on_claim: dict[Key, Expr] = Field(
+        {},
+        description="Values set on the flow's record when someone claims a pool task "
+        "($claimant is the claimant's user id), e.g. the record's assignee",
+    )
 
     @model_validator(mode="after")
     def _ratio(self) -> UserTaskNode:

@@ -9,9 +9,12 @@ fields must hold a value when the task is approved or completed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from engine.errors import FieldError, SubmissionError
+from engine.expr import evaluate, parse
 from engine.flows.spec import UserTaskNode
 from engine.identity.permissions import FormAccess
 
@@ -67,6 +70,21 @@ def required_missing(node: UserTaskNode, values: Mapping[str, Any]) -> list[Fiel
     ]
 
 
+def claim_values(
+    node: UserTaskNode, record: Mapping[str, Any], *, claimant: int, now: datetime
+) -> dict[str, Any]:
+    """The node's `on_claim` values computed over the record, `$claimant` being the user."""
+    seen = {**record, "$claimant": claimant}
+    values: dict[str, Any] = {}
+    for key, text in node.on_claim.items():
+        value = evaluate(parse(text), seen, now=now)
+        # expressions compute numbers as Decimal; an id for a relation/user field is an int
+        if isinstance(value, Decimal) and value == value.to_integral_value():
+            value = int(value)
+        values[key] = value
+    return values
+
+
 def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str | list | dict | tuple) and not value)
 
@@ -76,6 +94,7 @@ __all__ = [
     "REQUIRED",
     "WRITABLE",
     "check_values",
+    "claim_values",
     "field_levels",
     "required_missing",
     "task_access",

@@ -26,7 +26,7 @@ from engine.errors import (
 from engine.flows.refs import TaskOutcome
 from engine.flows.tasks import ResumeToken, cancel_group, finish_group, runtime_resume
 from engine.flows.tasks_effects import cancel_timeout
-from engine.flows.tasks_fields import check_values, required_missing
+from engine.flows.tasks_fields import check_values, claim_values, required_missing
 from engine.flows.tasks_ops import (
     NOT_ALLOWED,
     NOT_YOURS,
@@ -46,6 +46,7 @@ from engine.flows.tasks_ops import (
 )
 from engine.flows.tasks_store import (
     ALREADY_DONE,
+    TaskGroup,
     candidates_of,
     get_task,
     group_tasks,
@@ -263,6 +264,7 @@ class TaskService:
                 raise PermissionDenied(f"task {task_id} is not in your pool", code=NOT_YOURS)
             update_task(ctx.uow.conn, task, assignee_id=actor.user_id)
             cancel_timeout(ctx.uow.conn, locked.group, task_id)  # the pool's wait is over
+            self._write_claim(ctx, locked.group, actor.user_id)
             log_action(
                 ctx.uow.conn,
                 instance_id=task.instance_id,
@@ -276,6 +278,16 @@ class TaskService:
             return _result(ctx, task_id, None)
 
         return self._run(actor, work)
+
+    def _write_claim(self, ctx: OpContext, group: TaskGroup, claimant: int) -> None:
+        """The node's `on_claim` values (e.g. the record's assignee), in the claim's write."""
+        if not group.node.on_claim or group.form is None or group.record_id is None:
+            return
+        writer = self._records.writer(ctx.uow, source="flow")
+        record = writer.get(group.app, group.form, group.record_id)
+        seen = {**record.values, "id": record.id, "owner": record.owner_id}
+        values = claim_values(group.node, seen, claimant=claimant, now=ctx.now)
+        writer.update(group.app, group.form, group.record_id, values, actor=claimant)
 
     def withdraw(self, *, task_id: int, actor: Actor, comment: str | None = None) -> TaskResult:
         """The initiator takes the instance back to its start while nobody has acted yet."""

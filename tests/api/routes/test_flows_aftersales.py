@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine.flows.runtime_env import use_environment
-from tests.conftest import ROOT
+from tests.conftest import ROOT, login
 
 API = "/api/v1"
 
@@ -327,6 +327,18 @@ def test_scenario_3_with_everyone_off_the_ticket_goes_to_the_pool(
     [lifecycle] = timeline["instances"]
     detail = client.get(f"{API}/flow-instances/{lifecycle['id']}").json()
     assert any(h["node"] == "claim" and h["event"] == "tasks_opened" for h in detail["history"])
+
+    # an agent claims it from the pool: the claimant becomes the ticket's assignee in the same
+    # write (the claim node's `on_claim`)
+    agent = TestClient(client.app, base_url="https://testserver")
+    login(agent, "eng_A")
+    pool = agent.get(f"{API}/tasks", params={"box": "pool"}).json()
+    [task] = [t for t in pool["items"] if t["instance_id"] == lifecycle["id"]]
+    assert agent.post(f"{API}/tasks/{task['id']}/claim").status_code == 200
+    claimed = _ticket(client, ticket["id"])
+    assert (claimed["assignee"], claimed["in_pool"], claimed["status"]) == (
+        agent.get(f"{API}/auth/me").json()["id"], False, "assigned")  # fmt: skip
+    assert claimed["assignment_mode"] == "pool_claim"
 
 
 def test_rule_order_keywords_and_priority(client: TestClient, routing: dict[str, Any]) -> None:

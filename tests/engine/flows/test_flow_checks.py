@@ -126,6 +126,7 @@ def test_expression_and_name_problems() -> None:
     data["nodes"][6]["actions"][0]["values"] = {"status": "1", "colour": '"red"'}
     data["nodes"][3]["assignees"] = [{"type": "role", "value": "agnet"}]
     data["nodes"].insert(7, {"key": "sub", "type": "subflow", "flow": "missing"})
+    data["nodes"][3]["on_claim"] = {"handler": "$initiator", "owner_name": '"x"', "status": "1"}
     found = problems(
         FlowSpec.model_validate(data), roles=frozenset({"agent"}), flows=frozenset({"good"})
     )
@@ -135,6 +136,8 @@ def test_expression_and_name_problems() -> None:
         ("flow.expression-type", "/nodes/4/until"),
         ("flow.expression-type", "/nodes/6/actions/0/values/status"),
         ("flow.unknown-field", "/nodes/6/actions/0/values/colour"),
+        ("flow.unknown-field", "/nodes/3/on_claim/owner_name"),
+        ("flow.expression-type", "/nodes/3/on_claim/status"),
         ("flow.no-assignee", "/nodes/3/assignees/0/value"),
         ("flow.unknown-flow", "/nodes/7/flow"),
         ("flow.unreachable", "/nodes/7"),
