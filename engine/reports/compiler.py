@@ -40,6 +40,7 @@ from engine.reports.measures import (
 )
 from engine.reports.result import ColumnType, ResultColumn
 from engine.reports.spec import Dimension, Measure, ReportSpec
+from engine.reports.worktime import NO_CALENDARS, Calendars, WorktimeCall, bind, extract, has_calls
 
 BAD_EXPR = "report.bad-expr"
 GRAIN_NOT_DATE = "report.grain-not-date"
@@ -56,6 +57,7 @@ class ReportExpr:
     expression: Expression
     columns: Mapping[str, Column]
     where: str
+    worktime: tuple[WorktimeCall, ...] = ()  # WORKTIMEADD calls, now `$worktime<n>` refs
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class CompiledReport:
     having: tuple[Expression, ...]
     columns: tuple[ResultColumn, ...]
     clock_free: bool = False  # no expression reads NOW() or TODAY()
+    calendars: Calendars = NO_CALENDARS  # the app's, when an expression calls WORKTIMEADD
     # Statements built for requests without conditions, by limit (see runner._prepare).
     statements: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -135,6 +138,7 @@ def compile_report(
     forms: Mapping[str, FormSpec],
     dialect: str,
     timezone: str | None = None,
+    calendars: Calendars = NO_CALENDARS,
 ) -> CompiledReport:
     """Check `spec` against the app's forms (by key) and resolve it for `dialect`.
 
@@ -161,6 +165,7 @@ def compile_report(
         [x for _, x in staged if x.stage == "having"],
         lambda x, _: _parsed(x.expr, f"/filters/{spec.filters.index(x)}/expr"),
     )
+    dimensions, measures, where = bind(dimensions, measures, where, calendars, problems)
     if problems:
         raise DefinitionError(problems)
     compiled = CompiledReport(
@@ -175,7 +180,9 @@ def compile_report(
         where=tuple(where),
         having=tuple(having),
         columns=tuple(d.column for d in dimensions) + tuple(m.column for m in measures),
-        clock_free=not any(_reads_clock(e) for e in _expressions(dimensions, measures, where)),
+        clock_free=not any(_reads_clock(e) for e in _expressions(dimensions, measures, where))
+        and not has_calls(dimensions, measures, where),
+        calendars=calendars,
     )
     _check_outer(compiled, problems)
     if problems:
@@ -247,7 +254,8 @@ def _expr(dataset: Dataset, text: str, where: str) -> ReportExpr:
     expression = _parsed(text, where)
     names = sorted(n for n in references(expression) if not n.startswith("$"))
     columns = {name: dataset.resolve(name, where=where) for name in names}
-    return ReportExpr(expression, columns, where)
+    expression, calls = extract(expression, where)
+    return ReportExpr(expression, columns, where, calls)
 
 
 def _dimension(dataset: Dataset, spec: Dimension, index: int) -> CompiledDimension:
@@ -331,6 +339,7 @@ def _check_outer(compiled: CompiledReport, problems: list[Problem]) -> None:
 def _expression_type(item: ReportExpr) -> ColumnType:
     catalog = {name: _EXPR_TYPES.get(column.family, ExprType.ANY)
                for name, column in item.columns.items()}  # fmt: skip
+    catalog |= {call.name: ExprType.DATETIME for call in item.worktime}
     try:
         kind = check(item.expression, catalog)
     except ExpressionError as err:

@@ -18,6 +18,7 @@ from engine.expr import ExpressionError
 from engine.expr.sql import compile_filter, compile_sql
 from engine.forms.listing import DATETIME
 from engine.reports.dimensions import bucket_rank, bucket_sql, grain_sql
+from engine.reports.worktime_sql import worktime_sql
 
 if TYPE_CHECKING:
     from engine.reports.compiler import CompiledDimension, ReportExpr
@@ -49,20 +50,22 @@ def dimension_rank(dimension: CompiledDimension) -> Sql | None:
     return bucket_rank(dimension.source.sql, dimension.buckets)
 
 
-def _columns(item: ReportExpr) -> dict[str, Sql]:
+def _columns(item: ReportExpr, dialect: str, now: datetime, zone: ZoneInfo) -> dict[str, Sql]:
     columns: dict[str, Sql] = {}
     for name, column in item.columns.items():
         sql = column.sql
         if column.family == DATETIME:  # the expression compiler reads types from columns
             sql = sa.type_coerce(sql, sa.DateTime(timezone=True))
         columns[name] = sql
+    for call in item.worktime:  # WORKTIMEADD: computed now, bound as parameters
+        columns[call.name] = worktime_sql(call, columns, dialect=dialect, now=now, zone=zone)
     return columns
 
 
 def expression_sql(item: ReportExpr, dialect: str, now: datetime, zone: ZoneInfo) -> Sql:
     """An expression's value per row."""
     try:
-        columns = _columns(item)
+        columns = _columns(item, dialect, now, zone)
         return compile_sql(item.expression, columns, dialect=dialect, now=now, timezone=zone)
     except ExpressionError as err:
         raise _bad(item.where, err) from err
@@ -71,7 +74,7 @@ def expression_sql(item: ReportExpr, dialect: str, now: datetime, zone: ZoneInfo
 def condition_sql(item: ReportExpr, dialect: str, now: datetime, zone: ZoneInfo) -> Sql:
     """A filter expression as a WHERE condition."""
     try:
-        columns = _columns(item)
+        columns = _columns(item, dialect, now, zone)
         return compile_filter(item.expression, columns, dialect=dialect, now=now, timezone=zone)
     except ExpressionError as err:
         raise _bad(item.where, err) from err

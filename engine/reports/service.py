@@ -34,6 +34,7 @@ from engine.reports.result import QueryResult
 from engine.reports.runner import run_report
 from engine.reports.runs import Run, at_level, clock_part, run_in_threads, scope_key
 from engine.reports.spec import ReportSpec
+from engine.reports.worktime_calendars import ReportCalendars
 from engine.storage.sqltypes import utc_now
 from engine.storage.uow import UnitOfWork
 
@@ -60,6 +61,7 @@ class ReportService:
         self.cache = cache or ResultCache()
         self.clock = clock
         self._compiled = ResultCache(max_entries=max_compiled)  # compiled reports, LRU
+        self._calendars = ReportCalendars()  # for WORKTIMEADD
         # form definitions read in a unit of work: a dashboard compiles all its widgets in one
         # and reads the app's forms once, not once per widget
         self._forms: weakref.WeakKeyDictionary[UnitOfWork, dict[str, FormDefinition]] = (
@@ -91,11 +93,18 @@ class ReportService:
         form = str(spec.dataset.form).removeprefix(f"{app}.")
         definition = self.form_definition(uow, app=app, key=form)
         dialect = uow.conn.dialect.name
-        key = (app, spec.model_dump_json(), definition.fingerprint, dialect, timezone)
+        calendars = self._calendars.for_report(uow, app=app, spec=spec)
+        key = (app, spec.model_dump_json(), definition.fingerprint, dialect, timezone,
+               calendars.digest)  # fmt: skip
         found: CompiledReport | None = self._compiled.get(key)
         if found is None:
             found = compile_report(
-                spec, app=app, forms=definition.forms, dialect=dialect, timezone=timezone
+                spec,
+                app=app,
+                forms=definition.forms,
+                dialect=dialect,
+                timezone=timezone,
+                calendars=calendars,
             )
             self._compiled.put(key, found)
         return found
@@ -150,7 +159,12 @@ class ReportService:
         versions = {form: versions[form] for form in sorted(compiled.forms)}
         key = CacheKey.build(
             app=compiled.app,
-            query=[compiled.spec.model_dump(mode="json"), str(compiled.zone), compiled.dialect],
+            query=[
+                compiled.spec.model_dump(mode="json"),
+                str(compiled.zone),
+                compiled.dialect,
+                compiled.calendars.digest,  # WORKTIMEADD: a calendar change is a new key
+            ],
             parameters=[*run.parameters(), clock_part(compiled.spec, now)],
             scope=scope_key(actor, accesses),
             versions=versions,
