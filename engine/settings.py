@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Address people reach the server at, for links in e-mails "
+        "(default: http://host:port)",
+    )
     max_upload_bytes: int = 50 * 1024 * 1024
     # sign-in (engine/identity): sessions, cookies, throttling and argon2 cost
     session_idle_seconds: int = Field(default=2 * 3600, description="Session ends when idle")
@@ -52,6 +57,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'tangram.db').resolve()}"
+
+    def resolved_public_url(self) -> str:
+        """The absolute address links in e-mails start with (no trailing slash)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def secret(self, name: str) -> str | None:
         """The secret `name` from the environment variable `TANGRAM_SECRET_<NAME>`, if set."""

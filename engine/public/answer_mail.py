@@ -15,14 +15,21 @@ from engine.settings import Settings
 
 
 def send_answer_email(
-    ctx: JobContext, *, host: str, port: int, sender: str, timeout: float
+    ctx: JobContext, *, host: str, port: int, sender: str, timeout: float, public_url: str = ""
 ) -> None:
-    """Send the queued message; an SMTP failure raises, so the job is retried."""
+    """Send the queued message; an SMTP failure raises, so the job is retried.
+
+    The flow queued the link as a path (it does not know where the server is reached): it is
+    made absolute here with the `public_url` setting."""
+    body = str(ctx.payload["body"])
+    link = str(ctx.payload.get("link") or "")
+    if link.startswith("/") and public_url:
+        body = body.replace(link, public_url + link)
     message = compose_email(
         sender=sender,
         recipient=str(ctx.payload["to"]),
         subject=str(ctx.payload["subject"]),
-        body=str(ctx.payload["body"]),
+        body=body,
         link=None,  # the body already holds the link where the template put it
         job_id=ctx.job_id,
     )
@@ -39,6 +46,7 @@ def answer_mail_handlers(settings: Settings) -> dict[str, JobHandler]:
                 port=settings.smtp_port,
                 sender=settings.smtp_from,
                 timeout=settings.smtp_timeout_seconds,
+                public_url=settings.resolved_public_url(),
             )
         )
     }

@@ -103,11 +103,13 @@ def issue(
         record = made.json()["id"]
     started = api.post(f"{API}/apps/ask/flows/ask/instances", json={"record_id": record})
     assert started.status_code in (200, 201), started.text
-    settings = Settings(smtp_host="127.0.0.1", smtp_port=smtp[0])
+    settings = Settings(
+        smtp_host="127.0.0.1", smtp_port=smtp[0], public_url="https://service.example.com/"
+    )
     Worker(engine, handlers=answer_mail_handlers(settings), clock=lambda: datetime.now(UTC)).drain()
     message = smtp[1].messages[-1]
     body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
-    found = re.search(r"/a/([A-Za-z0-9_-]{30,})", body)
+    found = re.search(r"https://service\.example\.com/a/([A-Za-z0-9_-]{30,})", body)
     assert found and message["To"] == "wang@example.com", body
     assert message["Subject"] == "How was your stay, Wang?"
     return int(record), found.group(1)
