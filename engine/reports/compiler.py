@@ -149,7 +149,7 @@ def compile_report(
             (`/dimensions/1/grain`); codes `report.*`.
     """
     zone = zone_of(timezone or spec.timezone, dialect=dialect, where="/timezone")
-    dataset = build_dataset(spec.dataset, app=app, forms=forms)
+    dataset = build_dataset(spec.dataset, app=app, forms=forms, dialect=dialect)
     problems: list[Problem] = []
     _unique_keys(spec, problems)
     dimensions = _collect(problems, spec.dimensions, lambda d, i: _dimension(dataset, d, i))

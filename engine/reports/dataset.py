@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -37,11 +37,15 @@ from engine.forms.spec import FormSpec
 from engine.reports.spec import Dataset as DatasetSpec
 from engine.storage.form_tables import FormTables, form_tables
 
+if TYPE_CHECKING:
+    from engine.reports.exists import ExistsTest
+
 UNKNOWN_FIELD = "report.unknown-field"
 BAD_JOIN = "report.bad-join"
 Sql = ColumnElement[Any]
 # What a path's value is, for type checks and result column types.
 SCALAR_FAMILIES = frozenset((TEXT, CHOICE, NUMBER, DATE, DATETIME, TIME, BOOLEAN, ID))
+EXISTS_KIND = "exists"  # a source of an exists test: read-checked and scoped, not joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +90,13 @@ class Dataset:
     sources: dict[str, Source] = field(default_factory=dict)
     explicit: tuple[str, ...] = ()
     include_deleted: bool = False
+    alias_prefix: str = "j_"  # an exists test's joins get their own (engine/reports/exists.py)
+    exists: dict[str, ExistsTest] = field(default_factory=dict)
 
     def resolve(self, path: str, *, where: str) -> Column:
         """The column of `path`; raises `report.unknown-field` at JSON pointer `where`."""
+        if path in self.exists:
+            return self.exists[path].column
         head, _, rest = path.partition(".")
         if rest and head in self.sources and head != self.base.name:
             found = self._in_source(self.sources[head], rest, path)
@@ -140,7 +148,7 @@ class Dataset:
         self, name: str, parent: Source, relation: str, target: str, kind: str
     ) -> Source:
         tables = self._tables(target)
-        alias = tables.main.alias(_alias_name(name))
+        alias = tables.main.alias(self._alias_name(name))
         column = parent.tables.field_columns[parent.prefix + relation][0]
 
         def on(parent_table: Any, table: Any) -> Sql:
@@ -175,7 +183,7 @@ class Dataset:
 
     def _subform_source(self, alias: str, parent: Source, name: str, kind: str) -> Source:
         child = parent.tables.children[name]
-        table = child.alias(_alias_name(alias))
+        table = child.alias(self._alias_name(alias))
         spec = parent.spec.field_map()[name]
 
         def on(parent_table: Any, table: Any) -> Sql:
@@ -187,11 +195,17 @@ class Dataset:
             via_field=name,
         )  # fmt: skip
 
+    def _alias_name(self, name: str) -> str:
+        return self.alias_prefix + name.strip("_").replace(".", "_")
+
     def from_clause(self, needed: set[str], on_extra: Mapping[str, list[Sql]]) -> Any:
-        """The base table joined with the explicit joins and the implicit ones in `needed`."""
+        """The base table joined with the explicit joins and the implicit ones in `needed`
+        (an exists test's sources are in its subquery, never joined here)."""
         joined: Any = self.base.table
         for name, source in self.sources.items():
             if name == self.base.name or (name not in self.explicit and name not in needed):
+                continue
+            if source.kind == EXISTS_KIND:
                 continue
             assert source.on is not None and source.parent is not None
             parent = self.sources[source.parent].table
@@ -242,16 +256,15 @@ def shared_form_tables(app: str, form: FormSpec, forms: Mapping[str, FormSpec]) 
     return tables
 
 
-def _alias_name(name: str) -> str:
-    return "j_" + name.strip("_").replace(".", "_")
-
-
 def _problem(code: str, path: str, message: str) -> DefinitionError:
     return DefinitionError([Problem(code=code, path=path, message=message)])
 
 
-def build_dataset(spec: DatasetSpec, *, app: str, forms: Mapping[str, FormSpec]) -> Dataset:
-    """The dataset of a report: checks the form and every join (errors under /dataset)."""
+def build_dataset(
+    spec: DatasetSpec, *, app: str, forms: Mapping[str, FormSpec], dialect: str | None = None
+) -> Dataset:
+    """The dataset of a report: checks the form, every join and exists test (errors under
+    /dataset). `dialect` is the SQL of the exists tests (None: SQLite's, for checks only)."""
     key = str(spec.form)
     key = key.split(".", 1)[1] if key.startswith(f"{app}.") else key
     if key not in forms:
@@ -261,6 +274,10 @@ def build_dataset(spec: DatasetSpec, *, app: str, forms: Mapping[str, FormSpec])
     dataset = Dataset(app, forms, base, {"": base}, include_deleted=spec.include_deleted)
     for index, join in enumerate(spec.joins):
         dataset.add_join(join.relation, join.alias, join.kind, f"/dataset/joins/{index}")
+    if spec.exists:
+        from engine.reports.exists import add_exists
+
+        add_exists(dataset, spec.exists, dialect=dialect or "sqlite")
     return dataset
 
 

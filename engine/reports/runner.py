@@ -24,6 +24,7 @@ from engine.identity.actor import Actor
 from engine.identity.permissions import HIDDEN_FIELD, FormAccess, admin_access, require
 from engine.reports.compiler import CompiledReport
 from engine.reports.dataset import Dataset
+from engine.reports.exists import with_exists_scope
 from engine.reports.periods import result_flags, shifted_filters
 from engine.reports.query import FilterClause, bad, clause_condition
 from engine.reports.result import QueryResult, ResultColumn
@@ -187,7 +188,7 @@ def _prepare(
         limit=probe_limit,
         dataset=dataset,
     )
-    return _Prepared(statement, wanted)
+    return _Prepared(with_exists_scope(statement, dataset, join_conditions), wanted)
 
 
 def _resolve(dataset: Dataset, path: str, where: str) -> Any:

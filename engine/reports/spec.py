@@ -34,10 +34,30 @@ class Join(SpecModel):
     kind: Literal["left", "inner"] = "left"
 
 
+class Exists(SpecModel):
+    """A named test for other rows (docs/reports.md "Other rows: exists"): `where` reads the
+    other row as `other.<field>` and this row by plain paths; the key is then a boolean field
+    (`result: count`: the number of such rows; `sum`: the sum of `value` over them, 0 if none)."""
+
+    key: Key
+    form: FormRef
+    joins: tuple[Join, ...] = Field((), description="Joins of the other form (`other.<alias>.…`)")
+    where: Expr
+    result: Literal["exists", "count", "sum"] = "exists"
+    value: Expr | None = Field(None, description="With `result: sum`: the number summed")
+
+    @model_validator(mode="after")
+    def _value(self) -> Exists:
+        if (self.result == "sum") != (self.value is not None):
+            raise PydanticCustomError("report.bad-exists", "give `value` with `result: sum`, only")
+        return self
+
+
 class Dataset(SpecModel):
     form: FormRef
     joins: tuple[Join, ...] = ()
     include_deleted: bool = False
+    exists: tuple[Exists, ...] = ()
 
 
 class Dimension(SpecModel):
@@ -278,6 +298,7 @@ __all__ = [
     "DashboardSpec",
     "Dataset",
     "Dimension",
+    "Exists",
     "Filter",
     "GlobalFilter",
     "Join",
