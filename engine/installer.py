@@ -266,18 +266,20 @@ def _sync_public_links(uow: UnitOfWork, bundle: Bundle, actor: int | None) -> No
 
 
 def _queue_first_runs(uow: UnitOfWork, app: str) -> None:
-    """Schedule-triggered flows, dashboard alerts and report snapshots run as jobs that queue
-    their own next run; an import queues the first (an already queued run is kept, so
-    re-imports add nothing)."""
+    """Schedule-triggered flows, dashboard alerts and deliveries and report snapshots run as
+    jobs that queue their own next run; an import queues the first (an already queued run is
+    kept, so re-imports add nothing)."""
     from engine.flows.runtime_env import environment
     from engine.flows.service import queue_schedules
     from engine.reports.alerts import schedule_app_alerts
+    from engine.reports.delivery import schedule_app_deliveries
     from engine.reports.snapshots import schedule_app_snapshots
 
     now = utc_now()
     queue_schedules(uow, environment(), app=app, now=now)
     schedule_app_alerts(uow, app=app, now=now)
     schedule_app_snapshots(uow, app=app, now=now)
+    schedule_app_deliveries(uow, app=app, now=now)
 
 
 def _ensure_search_indexes(

@@ -94,6 +94,10 @@ def _checkers() -> dict[type[SpecModel], Checker]:
         from engine.flows.spec import FlowSpec
 
         checkers[FlowSpec] = _with_references(check_flows)
+    if "engine.reports.spec" in sys.modules:  # dashboards: their deliveries' widgets and roles
+        from engine.reports import delivery_checks
+
+        checkers[delivery_checks.SPEC_MODEL] = _with_references(delivery_checks.check_kind)
     for name in ENGINE_CHECKED_MODULES:
         module = sys.modules.get(name)
         if module is not None:

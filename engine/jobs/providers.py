@@ -24,6 +24,7 @@ PROVIDERS: tuple[str, ...] = (
     "engine.wiring:sla_job_handlers",
     "engine.reports.alerts:job_handlers",
     "engine.reports.snapshots:job_handlers",
+    "engine.reports.delivery_mail:job_handlers",
     "engine.public.answer_mail:job_handlers",
 )
 

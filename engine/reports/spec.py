@@ -275,6 +275,66 @@ class Alert(SpecModel):
     roles: tuple[Key, ...] = Field((), description="Roles of the app whose members are notified")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+LocalTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class Schedule(SpecModel):
+    """When a scheduled job runs: every day, every week on `weekday` or every month on `day`,
+    at the local time `at` in `timezone` (engine/reports/schedule.py)."""
+
+    every: Literal["day", "week", "month"]
+    at: LocalTime = Field("08:00", description="Local time of the run, HH:MM")
+    weekday: Weekday | None = Field(None, description="With `every: week`")
+    day: Annotated[int, Field(ge=1, le=31)] | None = Field(
+        None, description="With `every: month`; past the month's end, its last day"
+    )
+    timezone: str = Field("UTC", max_length=64, description="IANA zone of `at`")
+
+    @model_validator(mode="after")
+    def _fits(self) -> Schedule:
+        if (self.every == "week") != (self.weekday is not None):
+            raise PydanticCustomError(
+                "report.bad-schedule", "give `weekday` with `every: week`, and only then"
+            )
+        if (self.every == "month") != (self.day is not None):
+            raise PydanticCustomError(
+                "report.bad-schedule", "give `day` with `every: month`, and only then"
+            )
+        return self
+
+
+class DeliveryAttachment(SpecModel):
+    """A widget's rows attached to the mail as a file (needs `export` on its form)."""
+
+    widget: Key
+    format: Literal["csv", "xlsx"] = "xlsx"
+
+
+class Delivery(SpecModel):
+    """Scheduled delivery (订阅推送): the dashboard's cards and chosen widgets' rows mailed to
+    users on a schedule, every widget run as the recipient (engine/reports/delivery.py)."""
+
+    key: Key
+    label: Label
+    schedule: Schedule
+    users: tuple[str, ...] = Field((), description="Usernames of recipients")
+    roles: tuple[Key, ...] = Field((), description="Roles of the app whose members receive it")
+    filters: dict[Key, JsonValue] = Field(
+        {}, description="Global filter key -> value (others: the filter's default)"
+    )
+    summary: tuple[Key, ...] | None = Field(
+        None, description="Widgets shown in the mail's summary (default: every card widget)"
+    )
+    attachments: tuple[DeliveryAttachment, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_recipients(self) -> Delivery:
+        if not self.users and not self.roles:
+            raise PydanticCustomError("report.no-recipients", "give `users` or `roles`")
+        return self
+
+
 class DashboardSpec(SpecModel):
     """Widgets on a 24-column grid with shared filters."""
 
@@ -288,6 +348,7 @@ class DashboardSpec(SpecModel):
     filters: tuple[GlobalFilter, ...] = ()
     refresh_seconds: Annotated[int, Field(ge=10)] | None = None
     alerts: tuple[Alert, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
 
 
 __all__ = [
@@ -297,6 +358,8 @@ __all__ = [
     "Chart",
     "DashboardSpec",
     "Dataset",
+    "Delivery",
+    "DeliveryAttachment",
     "Dimension",
     "Exists",
     "Filter",
@@ -304,6 +367,7 @@ __all__ = [
     "Join",
     "Measure",
     "ReportSpec",
+    "Schedule",
     "SmallSample",
     "Snapshot",
     "Sort",
