@@ -61,13 +61,22 @@ class ClickIn(BaseModel):
     value: JsonValue
 
 
+class DrillIn(BaseModel):
+    path: list[JsonValue] = Field(default_factory=list, max_length=10)
+    by: str | None = Field(
+        None, max_length=200, description="A card's breakdown field, one of its drill_down"
+    )
+
+
 class DashboardRunIn(BaseModel):
     filters: dict[str, JsonValue] = Field(
         default_factory=dict, description="Global filter key -> value"
     )
     clicks: list[ClickIn] = Field(default_factory=list, max_length=20)
-    drill: dict[str, list[JsonValue]] = Field(
-        default_factory=dict, description="Widget key -> values clicked down its drill path"
+    drill: dict[str, list[JsonValue] | DrillIn] = Field(
+        default_factory=dict,
+        description="Widget key -> values clicked down its drill path, or {path, by} (a card: "
+        "[card, week, value] and the breakdown field)",
     )
     timezone: str | None = Field(None, max_length=64)
 
@@ -187,16 +196,26 @@ def run_dashboard(
     actor: RequiredActorDep,
 ) -> dict[str, Any]:
     """Every widget of the dashboard, run concurrently with the global filters, clicks and
-    drill paths; widgets the actor may not read carry an `error`."""
-    return service.run(
+    drill paths; widgets the actor may not read carry an `error`. At the records level a
+    widget's `drill` also holds the records-list and record URLs."""
+    paths = {k: v.path if isinstance(v, DrillIn) else v for k, v in body.drill.items()}
+    by = {k: v.by for k, v in body.drill.items() if isinstance(v, DrillIn) and v.by}
+    payload = service.run(
         app=app,
         key=dashboard,
         actor=actor,
         values=body.filters,
         clicks=[Click(c.widget, c.value) for c in body.clicks],
-        drill=body.drill,
+        drill=paths,
+        drill_by=by,
         timezone=body.timezone,
     )
+    for widget in payload["widgets"]:
+        records = widget.get("drill", {}).get("records")
+        if records is not None:
+            listing = f"/api/v1/apps/{app}/forms/{records['form']}/records"
+            widget["drill"] |= {"list_url": listing, "record_url": listing + "/{id}"}
+    return payload
 
 
 __all__ = ["router"]

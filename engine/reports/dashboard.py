@@ -25,6 +25,7 @@ NOT_LINKABLE = "dashboard.not-linkable"
 UNKNOWN_MEASURE = "dashboard.unknown-measure"
 BAD_FILTER_VALUE = "dashboard.bad-filter-value"
 UNKNOWN_FILTER = "dashboard.unknown-filter"
+CARD_NOT_DRILLABLE = "dashboard.not-drillable"
 QUICK_RANGES = ("today", "last_7_days", "last_30_days", "this_month", "this_quarter", "this_year")
 
 FieldExists = Callable[[ReportSpec, str], bool]
@@ -52,7 +53,11 @@ def check_dashboard(
         if widget.key in widgets:
             add(DUPLICATE_KEY, f"/widgets/{i}/key", f"widget key {widget.key!r} is used twice")
         widgets[widget.key] = widget
+    dated = {w for f in spec.filters if f.type == "date_range" for w in f.bindings}
     for i, widget in enumerate(spec.widgets):
+        if widget.card is not None and widget.drill_down and widget.key not in dated:
+            message = "a card drills through its weekly trend: bind a date-range filter to it"
+            add(CARD_NOT_DRILLABLE, f"/widgets/{i}/drill_down", message)
         report = reports.get(widget.report)
         if report is None:
             add(UNKNOWN_REPORT, f"/widgets/{i}/report", f"no report {widget.report!r} in the app")

@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 from engine.errors import DefinitionError, NotFoundError, PermissionDenied
 from engine.forms.record_access import Who
 from engine.reports.cache import read_data_versions
+from engine.reports.card_drill import widget_drill_step
 from engine.reports.compiler import CompiledReport
 from engine.reports.dashboard import Click, check_dashboard, widget_filters
-from engine.reports.dashboard_drill import drill_step, records_query
+from engine.reports.dashboard_drill import records_query
 from engine.reports.dataset import Dataset, build_dataset
 from engine.reports.query import FilterClause
 from engine.reports.runs import Run, run_in_threads
@@ -140,17 +141,19 @@ class DashboardService:
         values: Mapping[str, Any] | None = None,
         clicks: Sequence[Click] = (),
         drill: Mapping[str, Sequence[Any]] | None = None,
+        drill_by: Mapping[str, str] | None = None,
         timezone: str | None = None,
     ) -> dict[str, Any]:
         """Every widget's result and chart, with the layout, filters and refresh interval.
 
-        `drill` maps a widget key to the values clicked so far down its drill path.
+        `drill` maps a widget key to the values clicked so far down its drill path;
+        `drill_by` a card widget's key to the `drill_down` field its breakdown uses.
 
         Raises:
             NotFoundError, DefinitionError: no such dashboard, or it does not fit the app.
             ReportQueryError: a filter, click or drill value that does not fit.
         """
-        drill = drill or {}
+        drill, drill_by = drill or {}, drill_by or {}
         with self._runs.unit() as uow:
             spec, reports = self.checked(uow, app=app, key=key)
             today = self._today(timezone)
@@ -160,6 +163,7 @@ class DashboardService:
             # Compile every widget here, in one unit of work (the app's forms are read once),
             # and read the data versions of all their forms in one query: the threads then
             # only check access and run (or find cached) their statement.
+            dates = _date_bindings(spec)
             plans = [
                 self._plan(
                     uow,
@@ -167,7 +171,11 @@ class DashboardService:
                     widget,
                     reports[widget.report],
                     filters[widget.key],
-                    tuple(drill.get(widget.key, ())),
+                    _Drill(
+                        tuple(drill.get(widget.key, ())),
+                        drill_by.get(widget.key),
+                        dates.get(widget.key),
+                    ),
                     timezone,
                 )  # fmt: skip
                 for widget in spec.widgets
@@ -195,7 +203,7 @@ class DashboardService:
         widget: Widget,
         report: ReportSpec,
         filters: list[FilterClause],
-        path: tuple[Any, ...],
+        drill: _Drill,
         timezone: str | None,
     ) -> _Plan:
         out: dict[str, Any] = {
@@ -207,9 +215,12 @@ class DashboardService:
             "drill_down": list(widget.drill_down),
         }
         report = widget.applied_to(report)  # the widget's card, compare, n<30, provisional
-        step = drill_step(report, widget.drill_down, path)
+        path = drill.path
+        step = widget_drill_step(report, widget, path=path, by=drill.by, date_field=drill.date)
         clauses = tuple(filters) + step.filters
         out["drill"] = {"level": step.level, "path": list(path)}
+        if widget.card is not None and widget.drill_down:
+            out["drill"]["by"] = drill.by or widget.drill_down[0]
         if step.report is None:
             out["drill"]["records"] = records_query(report, clauses)
             return _Plan(out, None, clauses)
@@ -241,6 +252,26 @@ class DashboardService:
         except (PermissionDenied, DefinitionError) as err:
             out["error"] = _error(err)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Drill:
+    """A widget's drill request: the clicked path, a card's breakdown field, and the field
+    its date-range filter is bound to (a card's weekly trend)."""
+
+    path: tuple[Any, ...]
+    by: str | None
+    date: str | None
+
+
+def _date_bindings(spec: DashboardSpec) -> dict[str, str]:
+    """Widget key -> the field its first date-range filter is bound to (its event date)."""
+    found: dict[str, str] = {}
+    for global_filter in spec.filters:
+        if global_filter.type == "date_range":
+            for widget, field in global_filter.bindings.items():
+                found.setdefault(widget, field)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
