@@ -29,6 +29,7 @@ from engine.expr.nodes import Call, Ref
 from engine.forms.listing import BOOLEAN, CHOICE, DATE, DATETIME, ID, NUMBER, TEXT, TIME
 from engine.forms.spec import FormSpec
 from engine.labels import label_text
+from engine.reports.blend import CompiledBlend, compile_blend
 from engine.reports.dataset import SCALAR_FAMILIES, Column, Dataset, build_dataset
 from engine.reports.dimensions import is_temporal, zone_of
 from engine.reports.measures import (
@@ -97,6 +98,7 @@ class CompiledReport:
     having: tuple[Expression, ...]
     columns: tuple[ResultColumn, ...]
     clock_free: bool = False  # no expression reads NOW() or TODAY()
+    blend: CompiledBlend | None = None  # further populations (engine/reports/blend.py)
     calendars: Calendars = NO_CALENDARS  # the app's, when an expression calls WORKTIMEADD
     # Statements built for requests without conditions, by limit (see runner._prepare).
     statements: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -104,7 +106,8 @@ class CompiledReport:
     @property
     def forms(self) -> frozenset[str]:
         """Every form the query reads (the base first needs `read`; joins too)."""
-        return frozenset(source.form for source in self.dataset.sources.values())
+        own = frozenset(source.form for source in self.dataset.sources.values())
+        return own | self.blend.forms if self.blend is not None else own
 
     def reads(self) -> frozenset[tuple[str, str]]:
         """(form, field) pairs the query reads: each must be visible to the actor."""
@@ -116,6 +119,8 @@ class CompiledReport:
             found.update(_reads(None, measure.value))
         for item in self.where:
             found.update(_reads(None, item))
+        for population in self.blend.populations if self.blend is not None else ():
+            found.update(population.report.reads())
         return frozenset(found)
 
     @property
@@ -184,6 +189,8 @@ def compile_report(
         and not has_calls(dimensions, measures, where),
         calendars=calendars,
     )
+    if spec.blend:
+        compiled = compile_blend(compiled, forms=forms, compile_report=compile_report)
     _check_outer(compiled, problems)
     if problems:
         raise DefinitionError(problems)

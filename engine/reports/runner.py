@@ -22,6 +22,7 @@ from engine.errors import PermissionDenied
 from engine.forms.record_access import Who, form_accesses
 from engine.identity.actor import Actor
 from engine.identity.permissions import HIDDEN_FIELD, FormAccess, admin_access, require
+from engine.reports.blend_runner import population_requests
 from engine.reports.compiler import CompiledReport
 from engine.reports.dataset import Dataset
 from engine.reports.exists import with_exists_scope
@@ -154,7 +155,11 @@ def _prepare(
     for key in drill or {}:
         if key not in keys:
             raise bad(f"/drill/{key}", f"no dimension {key!r}", code="report.unknown-field")
+    requests = population_requests(compiled, extra_filters)  # a blend's populations
+    for request in requests:
+        reads.update(request.reads)
     forms = {source.form for source in dataset.sources.values()}
+    forms.update(form for request in requests for form in request.forms)
     if not forms <= accesses.keys():  # a request filter reached a form the caller did not load
         for form, found in accesses_for(conn, compiled, actor, forms).items():
             accesses.setdefault(form, found)
@@ -168,9 +173,17 @@ def _prepare(
                 join_conditions[name] = _scope(
                     conn, accesses[source.form], source.table, actor, now
                 )
+    populations = None
+    if requests:
+        def scope(form: str, table: Any) -> list[Sql]:
+            assert isinstance(actor, Actor)
+            return _scope(conn, accesses[form], table, actor, now)
+
+        actor_scope = scope if isinstance(actor, Actor) else None
+        populations = {request.key: request.input(actor_scope) for request in requests}
     wanted = limit if limit is not None else compiled.spec.limit
     probe_limit = wanted + 1 if (wanted and probe and not compiled.spec.others) else wanted
-    plain = not (conditions or any(join_conditions.values()) or drill)
+    plain = not (conditions or any(join_conditions.values()) or drill or requests)
     if plain and compiled.clock_free and len(dataset.sources) == len(compiled.dataset.sources):
         # Nothing request-specific: the statement is the same every time (SQLAlchemy's own
         # compiled cache then serves it too); building it costs milliseconds in Python.
@@ -187,6 +200,7 @@ def _prepare(
         drill=drill,
         limit=probe_limit,
         dataset=dataset,
+        populations=populations,
     )
     return _Prepared(with_exists_scope(statement, dataset, join_conditions), wanted)
 

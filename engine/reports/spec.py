@@ -180,6 +180,22 @@ class Snapshot(SpecModel):
     )
 
 
+class Population(SpecModel):
+    """A further population of a blended report: its own dataset, filters and aggregate
+    measures, grouped by the report's dimensions through `fields` (docs/reports.md, blend)."""
+
+    key: Key
+    label: Label | None = None
+    dataset: Dataset
+    filters: tuple[Filter, ...] = ()
+    fields: dict[FieldPath, FieldPath | None] = Field(
+        {},
+        description="Report field path -> this population's field, or null when it has none "
+        "(its totals then repeat across that dimension and request filters on it skip it)",
+    )
+    measures: tuple[Measure, ...] = Field(min_length=1)
+
+
 class ReportSpec(SpecModel):
     """One query and how to show it."""
 
@@ -200,6 +216,9 @@ class ReportSpec(SpecModel):
     small_sample: SmallSample | None = None
     provisional_days: ProvisionalDays | None = None
     snapshot: Snapshot | None = None
+    blend: tuple[Population, ...] = Field(
+        (), description="Further populations whose measures join the report's groups"
+    )
     timezone: str = Field(
         "UTC", max_length=64, description="IANA zone of date grains and date filters"
     )
@@ -366,6 +385,7 @@ __all__ = [
     "GlobalFilter",
     "Join",
     "Measure",
+    "Population",
     "ReportSpec",
     "Schedule",
     "SmallSample",

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from engine.errors import DefinitionError, Problem
 from engine.expr import ExpressionError
 from engine.expr.sql import compile_filter, compile_sql
+from engine.reports.blend_sql import PRIMARY, PopulationInput, blended_statement
 from engine.reports.measures import (
     PERCENTILES,
     aggregate_sql,
@@ -46,11 +47,17 @@ def build_statement(
     drill: Mapping[str, Any] | None = None,
     limit: int | None = None,
     dataset: Dataset | None = None,
+    populations: Mapping[str, PopulationInput] | None = None,
 ) -> sa.Select[Any]:
     """The report's SELECT; `conditions` are ANDed into the row level's WHERE (scope, filters),
     `join_conditions` into the ON clause of the named join (a joined form's scope), `drill`
     keeps the rows whose dimension (by key) has the given value. `limit` overrides the spec's.
+    A blended report takes each further population's conditions from `populations`.
     """
+    if compiled.blend is not None:
+        primary = PopulationInput(conditions, join_conditions or {}, dataset)
+        inputs = {**(populations or {}), PRIMARY: primary}
+        return blended_statement(compiled, now=now, inputs=inputs, drill=drill, limit=limit)
     dataset = dataset or compiled.dataset
     dialect, zone = compiled.dialect, compiled.zone
     base = dataset.base.table
