@@ -25,6 +25,7 @@ from api.routes import (
     record_pickers,
     record_transfer,
     records,
+    report_deliveries,
     reports,
     schemas,
     tasks,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(record_pickers.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(notifications.router, prefix="/api/v1")  # signed-in users, own guard
     app.include_router(admin_jobs.router, prefix="/api/v1")  # administrators, own guard
+    app.include_router(report_deliveries.router, prefix="/api/v1")  # administrators, own guard
     app.include_router(reports.router, prefix="/api/v1", dependencies=signed_in)
     app.include_router(flows.router, prefix="/api/v1")  # own guards; hooks check a secret
     app.include_router(tasks.router, prefix="/api/v1")  # signed-in users; attributes: admins
