@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from _load import copy_rows  # bench/ is on sys.path (script or test conftest)
+from _report_data_bulk import write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "templates" / "aftersales"
@@ -86,12 +87,12 @@ def load(engine: sa.Engine, tickets: int, *, seed: int = 42, teams: int = 8) -> 
              "tier": tiers[i], "region": regions[i], "internal": rng.random() < 0.02,
              "churn_risk": rng.random() < 0.03}
             for i in range(customers)])  # fmt: skip
-        conn.execute(device.insert(), [
+        write_rows(conn, device, (  # 500,000 devices at 1M tickets: in batches
             {**stamp, "id": d, "code": f"D{d:07d}", "name": f"D{d}", "serial_no": f"SN{d:08d}",
              "product_model": device_model(d), "batch_no": device_batch(d), "customer":
              1 + d % customers, "region": list(REGIONS)[d % len(REGIONS)], "status": "active",
              "install_date": dt.date(2024, 1 + d % 12, 1 + d % 28)}
-            for d in range(1, devices_for(tickets) + 1)])  # fmt: skip
+            for d in range(1, devices_for(tickets) + 1)))  # fmt: skip
     rows = ticket_rows(tickets, customers=customers, teams=teams, seed=seed)
     if engine.dialect.name == "postgresql":
         copy_rows(engine, TICKET, TICKET_COLUMNS, rows)

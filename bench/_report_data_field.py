@@ -15,6 +15,7 @@ import random
 from typing import Any
 
 import sqlalchemy as sa
+from _report_data_bulk import next_id, update_rows, write_rows  # bench/ is on sys.path
 
 PREFIX = "aftersales__"
 AGENTS = [7001 + i for i in range(12)]
@@ -26,8 +27,9 @@ REASONS = {"needs_parts": 45, "needs_expert": 15, "customer_absent": 25, "other"
 AGENT_KINDS = ("public_reply", "public_reply", "call_in", "call_out")
 
 
-def load_field(engine: sa.Engine, *, seed: int = 7) -> None:
-    """Users, spare parts, then visits, items, consumption and activity for every ticket."""
+def load_field(engine: sa.Engine, *, seed: int = 7, batch: int = 10_000) -> None:
+    """Users, spare parts, then visits, items, consumption and activity for every ticket,
+    `batch` tickets per transaction (flat memory at 1,000,000 tickets)."""
     rng = random.Random(seed)
     meta = sa.MetaData()
     with engine.begin() as conn:
@@ -35,18 +37,28 @@ def load_field(engine: sa.Engine, *, seed: int = 7) -> None:
             "ticket", "field_visit", "field_visit__items", "part_consumption",
             "ticket_activity", "spare_part")}  # fmt: skip
         _masters(conn, tables["spare_part"])
-        tickets = conn.execute(sa.select(*(tables["ticket"].c[n] for n in (
-            "id", "ticket_type", "created_at", "first_response_at", "first_resolved_at",
-            "status", "visit_count", "agent_reply_count", "transfer_count", "onsite_target_sec",
-        ))).order_by(tables["ticket"].c.id)).all()  # fmt: skip
-        rows: dict[str, list[dict[str, Any]]] = {n: [] for n in tables}
-        for row in tickets:
-            ticket = _Ticket(*row)
-            rows["ticket"].append(_ticket_rows(ticket, rows, rng, len(rows["field_visit"])))
-        for name in ("field_visit", "field_visit__items", "part_consumption", "ticket_activity"):
-            if rows[name]:
-                conn.execute(tables[name].insert(), rows[name])
-        _update_tickets(conn, tables["ticket"], rows["ticket"])
+        visit_base = next_id(conn, tables["field_visit"]) - 1
+    ticket = tables["ticket"]
+    columns = [ticket.c[n] for n in (
+        "id", "ticket_type", "created_at", "first_response_at", "first_resolved_at", "status",
+        "visit_count", "agent_reply_count", "transfer_count", "onsite_target_sec")]  # fmt: skip
+    last = 0
+    while True:
+        with engine.begin() as conn:
+            tickets = conn.execute(sa.select(*columns).where(ticket.c.id > last)
+                                   .order_by(ticket.c.id).limit(batch)).all()  # fmt: skip
+            if not tickets:
+                return
+            rows: dict[str, list[dict[str, Any]]] = {n: [] for n in tables}
+            for row in tickets:
+                base = visit_base + len(rows["field_visit"])
+                rows["ticket"].append(_ticket_rows(_Ticket(*row), rows, rng, base))
+            for name in ("field_visit", "field_visit__items", "part_consumption",
+                         "ticket_activity"):  # fmt: skip
+                write_rows(conn, tables[name], rows[name])
+            update_rows(conn, ticket, rows["ticket"])
+            visit_base += len(rows["field_visit"])
+            last = tickets[-1][0]
 
 
 class _Ticket:
@@ -67,12 +79,6 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=dt.UTC)
-
-
-def _update_tickets(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    values = {key: sa.bindparam("b_" + key) for key in rows[0] if key != "id"}
-    statement = table.update().where(table.c.id == sa.bindparam("b_id")).values(values)
-    conn.execute(statement, [{"b_" + k: v for k, v in row.items()} for row in rows])
 
 
 def _masters(conn: sa.Connection, spare_part: sa.Table) -> None:

@@ -1,10 +1,11 @@
 """Correctness suite for the survey KPIs (AFTERSALES §4 Q4, Q4 response rate, Q5, Q6).
 
-The bundle's reports run through the engine and hand-written SQL runs on the same generated
-data (bench/_report_data.py tickets plus bench/_report_data_survey.py surveys). Rows must be
-equal to 9 significant digits on each database, and equal between the databases when both run
-in one session. The population comes from the survey's ticket and customer: cancelled tickets,
-internal customers and duplicates are out, whatever the survey says.
+The bundle's reports run through the engine and hand-written SQL (bench/_report_data_survey.py,
+shared with bench/reports.py) runs on the same generated data (bench/_report_data.py tickets
+plus its surveys). Rows must be equal to 9 significant digits on each database, and equal
+between the databases when both run in one session. The population comes from the survey's
+ticket and customer: cancelled tickets, internal customers and duplicates are out, whatever
+the survey says.
 """
 
 from __future__ import annotations
@@ -28,47 +29,8 @@ import _report_data_survey as survey_data  # type: ignore[import-not-found]  # n
 
 NOW = datetime(2025, 12, 20, 8, 0, tzinfo=UTC)
 FIRST, LAST = date(2025, 3, 1), date(2025, 8, 31)
-SURVEYS = (
-    "FROM aftersales__survey_response s JOIN aftersales__ticket t ON t.id = s.ticket AND "
-    "t.deleted_at IS NULL LEFT JOIN aftersales__customer c ON c.id = s.customer AND "
-    "c.deleted_at IS NULL LEFT JOIN aftersales__team tm ON tm.id = s.team AND tm.deleted_at "
-    f"IS NULL WHERE s.deleted_at IS NULL AND {report_data.POP}"
-)
-
-
-def _in(column: str) -> str:
-    return f"{column} >= :low AND {column} < :high"
-
-
-def _count(condition: str) -> str:
-    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
-
-
-def _ratio(numerator: str, denominator: str) -> str:
-    return f"CAST({numerator} AS FLOAT) / NULLIF({denominator}, 0)"
-
-
-ANSWERED = "s.responded_at IS NOT NULL AND " + _in("s.responded_at")
-# report key → (event-date field, hand SQL; :low/:high bound the period)
-HAND_SQL: dict[str, tuple[str, str]] = {
-    "q4_csat": ("responded_at", (
-        f"SELECT tm.name, COUNT(*), {_count('s.csat >= 4')}, "
-        f"{_ratio(_count('s.csat >= 4'), 'COUNT(*)')}, AVG(CAST(s.csat AS FLOAT)) {SURVEYS} "
-        f"AND s.csat IS NOT NULL AND {ANSWERED} GROUP BY tm.name ORDER BY tm.name")),
-    "q4_response_rate": ("sent_at", (
-        f"SELECT tm.name, COUNT(*), {_count('s.responded_at IS NOT NULL')}, "
-        f"{_ratio(_count('s.responded_at IS NOT NULL'), 'COUNT(*)')} {SURVEYS} "
-        f"AND s.sent_at IS NOT NULL AND {_in('s.sent_at')} GROUP BY tm.name ORDER BY tm.name")),
-    "q5_nps": ("responded_at", (
-        f"SELECT c.tier, COUNT(*), {_count('s.nps >= 9')}, "
-        f"{_count('s.nps >= 7 AND s.nps <= 8')}, {_count('s.nps <= 6')}, "
-        f"CAST({_count('s.nps >= 9')} - {_count('s.nps <= 6')} AS FLOAT) * 100 / COUNT(*) "
-        f"{SURVEYS} AND s.nps IS NOT NULL AND {ANSWERED} GROUP BY c.tier ORDER BY c.tier")),
-    "q6_ces": ("responded_at", (
-        f"SELECT t.ticket_type, COUNT(*), AVG(CAST(s.ces AS FLOAT)), {_count('s.ces >= 5')}, "
-        f"{_ratio(_count('s.ces >= 5'), 'COUNT(*)')} {SURVEYS} AND s.ces IS NOT NULL AND "
-        f"{ANSWERED} GROUP BY t.ticket_type ORDER BY t.ticket_type")),
-}  # fmt: skip
+SURVEYS, ANSWERED = survey_data.SURVEYS, survey_data.ANSWERED
+HAND_SQL: dict[str, tuple[str, str]] = survey_data.HAND_SQL  # key → (event date, hand SQL)
 _SQLITE_ROWS: dict[str, list[tuple[Any, ...]]] = {}
 
 

@@ -1,0 +1,74 @@
+"""Batched writes of generated rows in the caller's transaction: COPY on PostgreSQL,
+executemany on SQLite. Generators feed them a batch at a time, so loading 1,000,000 tickets'
+worth of rows keeps the memory of one batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+BATCH = 20_000
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def write_rows(conn: sa.Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert `rows` (keys: any of the table's columns; a missing key is NULL); returns how many."""
+    count = 0
+    for chunk in batched(rows):
+        keys = sorted({key for row in chunk for key in row})  # COPY and executemany: one shape
+        if conn.dialect.name == "postgresql":
+            _copy(conn, table.name, keys, ([row.get(k) for k in keys] for row in chunk))
+        else:
+            conn.execute(table.insert(), [{k: row.get(k) for k in keys} for row in chunk])
+        count += len(chunk)
+    return count
+
+
+def update_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """UPDATE `table` by id from `rows` (all with the same keys, "id" among them)."""
+    if not rows:
+        return
+    keys = [key for key in rows[0] if key != "id"]
+    if conn.dialect.name != "postgresql":
+        values: dict[str, Any] = {key: sa.bindparam("b_" + key) for key in keys}
+        statement = table.update().where(table.c.id == sa.bindparam("b_id")).values(values)
+        conn.execute(statement, [{"b_" + k: v for k, v in row.items()} for row in rows])
+        return
+    # one UPDATE … FROM a COPY-filled temporary table instead of a statement per row
+    names = ", ".join(f'"{k}"' for k in ["id", *keys])
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE bench_update ON COMMIT DROP AS SELECT {names} "
+        f"FROM {table.name} WITH NO DATA"
+    )
+    _copy(conn, "bench_update", ["id", *keys], ([row[k] for k in ["id", *keys]] for row in rows))
+    assignments = ", ".join(f'"{k}" = u."{k}"' for k in keys)
+    conn.exec_driver_sql(
+        f"UPDATE {table.name} t SET {assignments} FROM bench_update u WHERE t.id = u.id"
+    )
+    conn.exec_driver_sql("DROP TABLE bench_update")
+
+
+def _copy(conn: sa.Connection, table: str, keys: Sequence[str], rows: Iterable[list[Any]]) -> None:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    names = ", ".join(f'"{k}"' for k in keys)
+    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def next_id(conn: sa.Connection, table: sa.Table) -> int:
+    """1 + the table's largest id (0 when empty): where explicit ids of new rows start."""
+    found = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar()
+    return int(found or 0) + 1
+
+
+__all__ = ["BATCH", "batched", "next_id", "update_rows", "write_rows"]
