@@ -246,7 +246,9 @@ class Widget(SpecModel):
     y: Annotated[int, Field(ge=0)]
     w: Annotated[int, Field(ge=1, le=24)]
     h: Annotated[int, Field(ge=1, le=48)]
-    drill_down: tuple[Key, ...] = Field((), description="Finer dimensions, then the records")
+    drill_down: tuple[FieldPath, ...] = Field(
+        (), description="Finer dimensions (dataset field paths), then the records"
+    )
     links_to: tuple[Key, ...] = Field((), description="Widgets filtered when this one is clicked")
     card: Key | None = Field(
         None,
