@@ -17,12 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.errors import NotFoundError
 from engine.jobs.types import JobContext, JobHandler
 from engine.outbox.notifications import notify
 from engine.reports.charts_data import category_label, json_cell
 from engine.reports.recipients import find_recipients
-from engine.reports.schedule import JobChain, next_interval
+from engine.reports.schedule import JobChain, installed, installed_all, next_interval
 from engine.reports.service import ReportService
 from engine.reports.spec import Alert, DashboardSpec
 from engine.storage.tables_reports import report_alert_states
@@ -54,20 +53,11 @@ def schedule_alerts(conn: sa.Connection, *, app: str, dashboard: str, due_at: da
 def schedule_app_alerts(uow: UnitOfWork, *, app: str, now: datetime) -> int:
     """Start the chains of every dashboard of `app` that has alerts (after an import)."""
     started = 0
-    for record in uow.definitions.list_definitions(app=app, kind=DASHBOARD_KIND):
-        spec = _dashboard(uow, app, record.key)
-        if spec is not None and spec.alerts and not _chain(app, spec.key).is_running(uow.conn):
+    for spec in installed_all(uow, DashboardSpec, app=app, kind=DASHBOARD_KIND):
+        if spec.alerts and not _chain(app, spec.key).is_running(uow.conn):
             schedule_alerts(uow.conn, app=app, dashboard=spec.key, due_at=now)
             started += 1
     return started
-
-
-def _dashboard(uow: UnitOfWork, app: str, key: str) -> DashboardSpec | None:
-    try:
-        record = uow.definitions.get_current(app=app, kind=DASHBOARD_KIND, key=key)
-    except NotFoundError:
-        return None
-    return DashboardSpec.model_validate(record.body)
 
 
 def _states(conn: sa.Connection, app: str, dashboard: str) -> dict[str, Mapping[str, Any]]:
@@ -110,7 +100,7 @@ def evaluate_alerts(ctx: JobContext) -> None:
     """The `report.alerts` handler (see the module docstring)."""
     app, key = str(ctx.payload["app"]), str(ctx.payload["dashboard"])
     uow = ctx.uow
-    spec = _dashboard(uow, app, key)
+    spec = installed(uow, DashboardSpec, app=app, kind=DASHBOARD_KIND, key=key)
     if spec is None or not spec.alerts:
         return
     runs = ReportService(uow.conn.engine, clock=lambda: ctx.now)

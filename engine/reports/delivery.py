@@ -20,7 +20,7 @@ from engine.errors import NotFoundError
 from engine.jobs.queue import enqueue
 from engine.jobs.types import JobContext
 from engine.reports.recipients import find_recipients
-from engine.reports.schedule import JobChain, next_run
+from engine.reports.schedule import JobChain, installed, installed_all, next_run
 from engine.reports.spec import DashboardSpec, Delivery
 from engine.storage.uow import UnitOfWork
 
@@ -38,13 +38,9 @@ def find_delivery(
     uow: UnitOfWork, *, app: str, dashboard: str, key: str
 ) -> tuple[DashboardSpec, Delivery] | None:
     """The installed dashboard and its delivery `key` (None when either is gone)."""
-    try:
-        record = uow.definitions.get_current(app=app, kind=DASHBOARD_KIND, key=dashboard)
-    except NotFoundError:
-        return None
-    spec = DashboardSpec.model_validate(record.body)
-    found = [d for d in spec.deliveries if d.key == key]
-    return (spec, found[0]) if found else None
+    spec = installed(uow, DashboardSpec, app=app, kind=DASHBOARD_KIND, key=dashboard)
+    found = [d for d in spec.deliveries if d.key == key] if spec else []
+    return (spec, found[0]) if spec and found else None
 
 
 def schedule_delivery(
@@ -61,9 +57,7 @@ def schedule_delivery(
 def schedule_app_deliveries(uow: UnitOfWork, *, app: str, now: datetime) -> int:
     """Start the chain of every delivery of `app`'s dashboards that has none (after an import)."""
     started = 0
-    for record in uow.definitions.list_definitions(app=app, kind=DASHBOARD_KIND):
-        body = uow.definitions.get_current(app=app, kind=DASHBOARD_KIND, key=record.key).body
-        spec = DashboardSpec.model_validate(body)
+    for spec in installed_all(uow, DashboardSpec, app=app, kind=DASHBOARD_KIND):
         for delivery in spec.deliveries:
             if _chain(app, spec.key, delivery.key).is_running(uow.conn):
                 continue

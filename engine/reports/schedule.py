@@ -13,14 +13,19 @@ import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from engine.errors import NotFoundError
 from engine.jobs.queue import enqueue
 from engine.reports.spec import Schedule
+from engine.spec_base import SpecModel
 from engine.storage.tables_jobs import job_queue
+from engine.storage.uow import UnitOfWork
+
+SpecT = TypeVar("SpecT", bound=SpecModel)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -72,6 +77,24 @@ def next_interval(last: datetime | None, *, minutes: int, now: datetime) -> date
     return now if last is None else last + timedelta(minutes=minutes)
 
 
+def installed(
+    uow: UnitOfWork, model: type[SpecT], *, app: str, kind: str, key: str
+) -> SpecT | None:
+    """The current definition a chain link runs for; None once it is retired (the chain ends)."""
+    try:
+        record = uow.definitions.get_current(app=app, kind=kind, key=key)
+    except NotFoundError:
+        return None
+    return model.model_validate(record.body)
+
+
+def installed_all(uow: UnitOfWork, model: type[SpecT], *, app: str, kind: str) -> list[SpecT]:
+    """The current definitions of `kind` in `app`, whose chains an import starts."""
+    keys = [record.key for record in uow.definitions.list_definitions(app=app, kind=kind)]
+    found = [installed(uow, model, app=app, kind=kind, key=key) for key in keys]
+    return [spec for spec in found if spec is not None]
+
+
 @dataclass(frozen=True, slots=True)
 class JobChain:
     """The jobs of kind `kind` whose keys start with `prefix`: one link queued at a time."""
@@ -106,4 +129,13 @@ class JobChain:
         return conn.execute(query).first() is not None
 
 
-__all__ = ["WEEKDAYS", "JobChain", "daily", "local_day", "next_interval", "next_run"]
+__all__ = [
+    "WEEKDAYS",
+    "JobChain",
+    "daily",
+    "installed",
+    "installed_all",
+    "local_day",
+    "next_interval",
+    "next_run",
+]

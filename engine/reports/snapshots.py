@@ -26,7 +26,7 @@ from engine.errors import DefinitionError, NotFoundError, Problem
 from engine.jobs.types import JobContext, JobHandler
 from engine.registry import DefinitionRegistry
 from engine.reports.cache import bump_data_version
-from engine.reports.schedule import JobChain, daily, local_day, next_run
+from engine.reports.schedule import JobChain, daily, installed, installed_all, local_day, next_run
 from engine.reports.service import REPORT_KIND, ReportService
 from engine.reports.spec import ReportSpec, Snapshot
 from engine.storage._record_layout import build_record_layout
@@ -59,22 +59,13 @@ def schedule_snapshot(
 def schedule_app_snapshots(uow: UnitOfWork, *, app: str, now: datetime) -> int:
     """Queue the first run of every snapshot report of `app` without a queued chain."""
     started = 0
-    for record in uow.definitions.list_definitions(app=app, kind=REPORT_KIND):
-        spec = _report(uow, app, record.key)
-        if spec is None or spec.snapshot is None or _chain(app, spec.key).is_running(uow.conn):
+    for spec in installed_all(uow, ReportSpec, app=app, kind=REPORT_KIND):
+        if spec.snapshot is None or _chain(app, spec.key).is_running(uow.conn):
             continue
         due_at, day = next_due(spec, now)
         schedule_snapshot(uow.conn, app=app, report=spec.key, due_at=due_at, day=day)
         started += 1
     return started
-
-
-def _report(uow: UnitOfWork, app: str, key: str) -> ReportSpec | None:
-    try:
-        record = uow.definitions.get_current(app=app, kind=REPORT_KIND, key=key)
-    except NotFoundError:
-        return None
-    return ReportSpec.model_validate(record.body)
 
 
 def write_snapshot(
@@ -140,7 +131,7 @@ def _bad(path: str, message: str) -> DefinitionError:
 def take_snapshot(ctx: JobContext) -> None:
     """The `report.snapshot` handler: write the day's rows, queue the next day."""
     app, key = str(ctx.payload["app"]), str(ctx.payload["report"])
-    spec = _report(ctx.uow, app, key)
+    spec = installed(ctx.uow, ReportSpec, app=app, kind=REPORT_KIND, key=key)
     if spec is None or spec.snapshot is None:
         return  # the report was retired or lost its snapshot: the chain ends
     day = date.fromisoformat(str(ctx.payload["day"]))
