@@ -52,14 +52,15 @@ TICKET_COLUMNS = [
 DEVICE_TYPES = ("repair", "installation", "pm", "return_exchange", "recall")
 
 
-def install(engine: sa.Engine) -> None:
-    """Install the after-sales bundle (its form tables) unless it is there already."""
+def install(engine: sa.Engine, bundle: Any = None) -> None:
+    """Install the after-sales bundle (its form tables; `bundle`: one loaded already) unless
+    it is there already."""
     from engine.bundles import load_bundle
     from engine.installer import import_bundle
 
     if sa.inspect(engine).has_table(TICKET):
         return
-    import_bundle(db=engine, bundle=load_bundle(BUNDLE))
+    import_bundle(db=engine, bundle=bundle or load_bundle(BUNDLE))
 
 
 def load(engine: sa.Engine, tickets: int, *, seed: int = 42, teams: int = 8) -> None:

@@ -107,8 +107,8 @@ def hand_queries(dialect: str) -> dict[str, tuple[str | None, str]]:
     return out | now_sql.bench_sql(dialect)
 
 
-def _compare(engine: sa.Engine, repeat: int, only: Sequence[str] = ()) -> bool:
-    definitions: Any = load_bundle(data.BUNDLE).definitions  # form and report specs by key
+def _compare(engine: sa.Engine, bundle: Any, repeat: int, only: Sequence[str] = ()) -> bool:
+    definitions: Any = bundle.definitions  # form and report specs by key
     forms, reports = definitions["forms"], definitions["reports"]
     dialect = engine.dialect.name
     queries = hand_queries(dialect)
@@ -150,10 +150,10 @@ def _compare(engine: sa.Engine, repeat: int, only: Sequence[str] = ()) -> bool:
     return ok
 
 
-def load(engine: sa.Engine, tickets: int) -> None:
+def load(engine: sa.Engine, bundle: Any, tickets: int) -> None:
     """The bundle, then every generated family, then (VACUUM) ANALYZE; prints each step."""
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("bundle", lambda: _install(engine)),
+        ("bundle", lambda: _install(engine, bundle)),
         ("tickets", lambda: data.load(engine, tickets)),
         ("field", lambda: field.load_field(engine)),
         ("surveys", lambda: survey.load_surveys(engine)),
@@ -168,9 +168,21 @@ def load(engine: sa.Engine, tickets: int) -> None:
     print(f"load    {tickets:>9} tickets: {time.perf_counter() - total:8.1f} s", flush=True)
 
 
-def _install(engine: sa.Engine) -> None:
+def _install(engine: sa.Engine, bundle: Any) -> None:
     upgrade_database(engine)
-    data.install(engine)
+    data.install(engine, bundle)
+
+
+def _load_bundle() -> Any:
+    """The bundle as it is now, read once: other sessions may be editing the working tree
+    (a half-edited definition fails to load: wait for the edit to end)."""
+    for _ in range(20):
+        try:
+            return load_bundle(data.BUNDLE)
+        except DefinitionError as err:
+            print(f"bundle does not load ({err}); retrying in 30 s", flush=True)
+            time.sleep(30)
+    return load_bundle(data.BUNDLE)
 
 
 def _analyze(engine: sa.Engine) -> None:
@@ -198,9 +210,10 @@ def main() -> None:
             f"machine: {platform.machine()} {os.cpu_count()} cpus, Python "
             f"{platform.python_version()}, {engine.dialect.name}, {args.rows} tickets"
         )
+        bundle = _load_bundle()
         if not args.reuse:
-            load(engine, args.rows)
-        ok = _compare(engine, args.repeat, [k for k in args.kpi.split(",") if k])
+            load(engine, bundle, args.rows)
+        ok = _compare(engine, bundle, args.repeat, [k for k in args.kpi.split(",") if k])
         engine.dispose()
     print("all within 1.2x and identical" if ok else "SOME KPI OVER 1.2x OR DIFFERENT")
     sys.exit(0 if ok else 1)
