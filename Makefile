@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/tangram init
 	$(BIN)/tangram import templates/aftersales
+	$(BIN)/tangram demo templates/aftersales
 	TANGRAM_COOKIE_SECURE=false $(BIN)/tangram serve --host $(HOST) --port $(PORT)
 
 test: install

@@ -1,4 +1,4 @@
-"""The `tangram` command line: init, check, import, export, purge, serve, worker."""
+"""The `tangram` command line: init, check, import, export, purge, demo, serve, worker."""
 
 from __future__ import annotations
 
@@ -179,6 +179,34 @@ def serve(settings: Settings, host: str | None, port: int | None, worker: bool |
     app = create_app(settings)
     with background_worker(settings, enabled=worker):
         uvicorn.run(app, host=host or settings.host, port=port or settings.port)
+
+
+@cli.command()
+@click.argument("app_dir", default="templates/aftersales",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))  # fmt: skip
+@click.option("--tickets", type=click.IntRange(1, 1_000_000), default=None, help="Volume N.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same data).")
+@click.pass_obj
+def demo(settings: Settings, app_dir: Path, tickets: int | None, seed: int | None) -> None:
+    """Load the demo data of the installed bundle APP_DIR (its demo.yaml names the generator)."""
+    from demo import read_settings, run_generator
+    from engine.installer import open_database
+
+    source = app_dir / "demo.yaml"
+    if not source.is_file():
+        raise click.UsageError(f"{source} does not exist: this bundle has no demo data")
+    try:
+        config = read_settings(source.read_bytes(), tickets=tickets, seed=seed)
+        db = open_database(settings)
+        with _step(f"generating {config.tickets} tickets (seed {config.seed})"):
+            result = run_generator(db, config, files=settings.data_dir / "files")
+        db.dispose()
+    except EngineError as err:
+        _fail(err)
+    if not result.loaded:
+        click.echo("demo data already loaded: nothing to do")
+    else:
+        click.echo("loaded " + ", ".join(f"{n} {kind}" for kind, n in result.counts.items()))
 
 
 @cli.command()
