@@ -8,7 +8,7 @@ written itself, with the same pure functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,8 +99,7 @@ class FormWriter:
         begin = 0
         for end in range(1, len(clean) + 1):
             if end == len(clean) or _month(stamps[end]) != _month(stamps[begin]):
-                first = stamps[begin]
-                store = FormRecordStore(self.uow.conn, layout=layout, clock=lambda t=first: t)
+                store = FormRecordStore(self.uow.conn, layout=layout, clock=_fixed(stamps[begin]))
                 ids += store.insert_many(records=clean[begin:end], actor=None)
                 begin = end
         main = layout.main
@@ -128,6 +127,10 @@ class FormWriter:
         self.uow.conn.execute(
             statement, [{"_id": r["id"], **{f"_{k}": r[k] for k in keys}} for r in rows]
         )
+
+
+def _fixed(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
 
 
 def _month(moment: datetime) -> str:

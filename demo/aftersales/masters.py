@@ -8,6 +8,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from demo.aftersales.catalog import (
     COMPANY_WORDS,
@@ -89,7 +90,7 @@ def load_catalog(
     writer: FormWriter, sla: CompiledSla, people: People, rng: random.Random
 ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """SLA policy records, spare parts and product models; their ids by code."""
-    policies = []
+    policies: list[dict[str, Any]] = []
     for n, p in enumerate(sla.spec.policies):
         targets = [
             {
@@ -103,7 +104,7 @@ def load_catalog(
         policies.append(
             {
                 "code": POLICY_CODES.get(p.key, p.key.upper()),
-                "name": p.label.en if hasattr(p.label, "en") else p.key,
+                "name": getattr(p.label, "en", None) or p.key,
                 "sequence": (n + 1) * 10,
                 "enabled": True,
                 "is_default": p.default,
@@ -113,8 +114,12 @@ def load_catalog(
                 "reopen_mode": p.reopen_mode,
             }
         )
-    policy_ids = dict(
-        zip([p["code"] for p in policies], writer.insert("sla_policy", policies), strict=True)
+    policy_ids: dict[str, int] = dict(
+        zip(
+            [str(row["code"]) for row in policies],
+            writer.insert("sla_policy", policies),
+            strict=True,
+        )
     )
     parts = list(PARTS)
     lines = ["compressor", "purifier", "controller"]
@@ -174,7 +179,9 @@ def load_stock(
     """Warehouses (central, 7 regional, a defective depot, a van per engineer) with stock rows
     and their opening receipts; ids by code."""
     keepers = [p.user_id for p in people.of_role("warehouse")]
-    rows = [{"code": "WH-CENTRAL", "name": "中心库", "wh_type": "central", "keeper": keepers[0]}]
+    rows: list[dict[str, Any]] = [
+        {"code": "WH-CENTRAL", "name": "中心库", "wh_type": "central", "keeper": keepers[0]}
+    ]
     rows += [
         {
             "code": f"WH-R-{r.upper()}",
@@ -194,7 +201,9 @@ def load_stock(
             "keeper": keepers[0],
         }
     )
-    ids = dict(zip([r["code"] for r in rows], writer.insert("warehouse", rows), strict=True))
+    ids: dict[str, int] = dict(
+        zip([str(r["code"]) for r in rows], writer.insert("warehouse", rows), strict=True)
+    )
     vans = [
         {
             "code": f"VAN-{e.username}",
@@ -206,7 +215,7 @@ def load_stock(
         }
         for e in people.of_role("engineer")
     ]
-    ids.update(zip([v["code"] for v in vans], writer.insert("warehouse", vans), strict=True))
+    ids.update(zip([str(v["code"]) for v in vans], writer.insert("warehouse", vans), strict=True))
     stock, quantities = [], []
     for code, wh in ids.items():
         if code == "WH-DEFECTIVE":
@@ -251,7 +260,9 @@ def load_customers(
     writer: FormWriter, people: People, rng: random.Random, *, count: int, at: datetime
 ) -> list[Customer]:
     managers = [p.user_id for p in people.of_role("manager")]
-    rows, contacts, regions = [], [], []
+    rows: list[dict[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    regions: list[str] = []
     for n in range(count):
         region = _pick(rng, REGIONS)
         roll = rng.random()

@@ -89,7 +89,7 @@ def _users(
 
 
 def _seed(writer: FormWriter, path: str) -> list[dict[str, Any]]:
-    content = writer.uow.bundle_files.get(app=APP, path=path).content
+    content = writer.uow.bundle_files.get(app=APP, path=path).content or b""
     return list(yaml.safe_load(content)["records"])
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from demo.aftersales.catalog import RESOLUTION_NOTES
 from demo.aftersales.people import Person
-from demo.aftersales.replay import replay
+from demo.aftersales.replay import Event, replay
 from demo.aftersales.tickets import Context, Generated
 from engine.flows.calendar import BusinessCalendar, add_business
 from engine.flows.sla import advance
@@ -29,7 +29,8 @@ class _Log:
     """Collects the ticket's events (SLA writes) and activity rows."""
 
     def __init__(self, g: Generated) -> None:
-        self.g, self.events, self.status = g, [], "new"
+        self.g, self.status = g, "new"
+        self.events: list[Event] = []
         self.counts = {"agent_reply_count": 0, "customer_msg_count": 0, "handle_sec": 0}
 
     def act(
