@@ -145,8 +145,12 @@ def test_exists_form_needs_read_and_visible_fields(
 ) -> None:
     vip = {"key": "vip_peer", "form": "customer",
            "where": 'other.id = customer AND other.tier = "vip"'}  # fmt: skip
-    compiled = _compiled(aftersales_data, forms, dataset={"form": "ticket", "exists": [vip]},
-                         measures=[{"key": "n", "aggregate": "count", "filter": "vip_peer"}])
+    compiled = _compiled(
+        aftersales_data,
+        forms,
+        dataset={"form": "ticket", "exists": [vip]},
+        measures=[{"key": "n", "aggregate": "count", "filter": "vip_peer"}],
+    )
     with pytest.raises(PermissionDenied) as caught:
         run_report(db, compiled, actor=ACTOR, now=NOW, access=_access(ticket=ALL))
     assert caught.value.code == "identity.permission-denied"
@@ -155,8 +159,11 @@ def test_exists_form_needs_read_and_visible_fields(
         run_report(db, compiled, actor=ACTOR, now=NOW, access=hidden)
     assert caught.value.code == "identity.hidden-field"
     rows = run_report(db, compiled, actor=ACTOR, now=NOW, access=_access(ticket=ALL, customer=ALL))
-    expected = _hand(db, "SELECT COUNT(*) FROM aftersales__ticket t JOIN aftersales__customer c "
-                     "ON c.id = t.customer WHERE c.tier = 'vip' AND t.deleted_at IS NULL")
+    expected = _hand(
+        db,
+        "SELECT COUNT(*) FROM aftersales__ticket t JOIN aftersales__customer c "
+        "ON c.id = t.customer WHERE c.tier = 'vip' AND t.deleted_at IS NULL",
+    )
     assert rows.rows == ((expected[0][0],),)
 
 
@@ -177,8 +184,14 @@ def test_exists_form_needs_read_and_visible_fields(
 )  # fmt: skip
 def test_errors_have_paths(forms: Any, test: dict[str, Any], path: str, code: str) -> None:
     body = {"key": "t", "form": "ticket", "where": "other.device = device", **test}
-    spec = ReportSpec.model_validate({"key": "r", "label": "R", "dataset": {
-        "form": "ticket", "exists": [body]}, "measures": [{"key": "n", "aggregate": "count"}]})
+    spec = ReportSpec.model_validate(
+        {
+            "key": "r",
+            "label": "R",
+            "dataset": {"form": "ticket", "exists": [body]},
+            "measures": [{"key": "n", "aggregate": "count"}],
+        }
+    )
     with pytest.raises(DefinitionError) as caught:
         compile_report(spec, app="aftersales", forms=forms, dialect="sqlite")
     assert [(p.code, p.path) for p in caught.value.problems] == [(code, path)]
@@ -186,5 +199,13 @@ def test_errors_have_paths(forms: Any, test: dict[str, Any], path: str, code: st
 
 def test_sum_needs_a_value() -> None:
     with pytest.raises(ValueError, match="report.bad-exists|value"):
-        ReportSpec.model_validate({"key": "r", "label": "R", "dataset": {"form": "ticket",
-            "exists": [{"key": "t", "form": "ticket", "where": "TRUE", "result": "sum"}]}})
+        ReportSpec.model_validate(
+            {
+                "key": "r",
+                "label": "R",
+                "dataset": {
+                    "form": "ticket",
+                    "exists": [{"key": "t", "form": "ticket", "where": "TRUE", "result": "sum"}],
+                },
+            }
+        )
