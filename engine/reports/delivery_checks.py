@@ -1,14 +1,17 @@
-"""Checks of a dashboard's `deliveries` that its shape cannot express: the widgets, filters
-and roles they name, the schedule's time zone and duplicate keys. The bundle check runs them
-on import (engine/bundles/semantics.py), located in the dashboard's file."""
+"""Checks of a dashboard's `deliveries` that their shape cannot express: the widgets, filters
+(and the values' shape) and roles they name, the schedule's time zone and duplicate keys. The
+bundle check runs them on import (engine/bundles/semantics.py), located in the dashboard file."""
 
 from __future__ import annotations
 
 from collections.abc import Set
+from datetime import date
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.errors import Problem
+from engine.reports.dashboard import widget_filters
+from engine.reports.query import ReportQueryError
 from engine.reports.spec import DashboardSpec, Delivery
 
 if TYPE_CHECKING:
@@ -57,6 +60,11 @@ def _check_delivery(
         if key not in filters:
             message = f"the dashboard has no filter {key!r}"
             problems.append(Problem(UNKNOWN_FILTER, f"{path}/filters/{key}", message))
+    if all(key in filters for key in delivery.filters):
+        try:  # the values' shape: relative ranges do not depend on the day
+            widget_filters(spec, reports={}, values=delivery.filters, today=date(2000, 1, 1))
+        except ReportQueryError as err:
+            problems += [Problem(e.code, f"{path}/{e.loc}", e.message) for e in err.errors]
     for j, role in enumerate(delivery.roles):
         if roles is not None and role not in roles:
             message = f"no role {role!r} in this app"

@@ -279,6 +279,8 @@ def test_a_bad_schedule_is_a_definition_error(
          "/deliveries/0/roles/1"),
         ("{period: last_7_days}", "{when: today}", "dashboard.unknown-filter",
          "/deliveries/0/filters/when"),
+        ("{period: last_7_days}", "{period: last_8_days}", "dashboard.bad-filter-value",
+         "/deliveries/0/filters/period"),
         ("    roles: [manager, agent]\n    users: [vic]\n", "", "report.no-recipients",
          "/deliveries/0"),
     ],
