@@ -40,9 +40,9 @@ def clock_part(spec: ReportSpec, now: datetime) -> str:
     Provisional flags depend on the day (a period stops being provisional at midnight).
     """
     text = spec.model_dump_json().lower()
-    if "now(" in text:
+    if "now(" in text or "$now" in text:
         return now.strftime("%Y-%m-%dT%H:%M")
-    if "today(" in text or spec.provisional_days is not None:
+    if "today(" in text or "$today" in text or spec.provisional_days is not None:
         return now.strftime("%Y-%m-%d")
     return ""
 

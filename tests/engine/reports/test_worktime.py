@@ -89,6 +89,16 @@ def test_the_window_follows_each_rows_calendar(runs: tuple[ReportService, list[d
     assert numbers(service, spec(DUE_SOON)) == {"next_morning", "evening_7x24"}
 
 
+def test_the_clock_variables_are_not_cached_across_minutes(
+    runs: tuple[ReportService, list[datetime]],
+) -> None:
+    service, clock = runs
+    variable = 'response_by >= $now and response_by <= WORKTIMEADD($now, 2, "hour", "always")'
+    assert numbers(service, spec(variable)) == {"lunch"}  # up to 13:30 on 7x24
+    clock[0] = local(9, 17)
+    assert numbers(service, spec(variable)) == {"evening_7x24"}  # up to 19:00
+
+
 def test_a_literal_calendar_and_other_units(runs: tuple[ReportService, list[datetime]]) -> None:
     service, _ = runs
     standard = 'response_by <= WORKTIMEADD(NOW(), 180, "minute", "cn_8x5")'
