@@ -22,6 +22,7 @@ from engine.storage.form_records import FormRecordStore, build_record_layout
 from engine.storage.uow import UnitOfWork
 
 BATCH = 2_000
+_LAYOUTS: dict[tuple[str, str, str, str], RecordLayout] = {}
 AT = "_at"  # a generated record's key for its creation instant (not a field)
 RELATED = "_related"  # values at relation paths its expressions read (`device.product_model`)
 
@@ -33,7 +34,6 @@ class FormWriter:
         self.uow, self.app, self.now = uow, app, now
         self._registry = DefinitionRegistry()
         self._definitions: dict[str, FormDefinition] = {}
-        self._layouts: dict[str, RecordLayout] = {}
 
     def definition(self, form: str) -> FormDefinition:
         found = self._definitions.get(form)
@@ -43,13 +43,18 @@ class FormWriter:
         return found
 
     def layout(self, form: str) -> RecordLayout:
-        found = self._layouts.get(form)
-        if found is None:  # building a layout costs as much as a thousand small inserts
-            definition = self.definition(form)
+        # building a layout costs as much as a thousand small inserts: one per definition
+        # version, kept across runs like the form service's own cache
+        definition = self.definition(form)
+        key = (definition.app, definition.key, definition.digest, definition.fingerprint)
+        found = _LAYOUTS.get(key)
+        if found is None:
             found = build_record_layout(
                 app=self.app, form=definition.compiled, forms=definition.forms
             )
-            self._layouts[form] = found
+            if len(_LAYOUTS) > 256:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = found
         return found
 
     def table(self, form: str) -> sa.Table:

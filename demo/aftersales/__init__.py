@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from demo.aftersales.arrivals import SHANGHAI, arrivals, day_weights
+from demo.aftersales.backlog import snapshot_rows
 from demo.aftersales.masters import (
     POLICY_CODES,
     Masters,
@@ -91,6 +92,8 @@ def load(db: sa.Engine | sa.Connection, settings: DemoSettings, *, files: Path) 
             survey(g, rng, end)
             generated.append(g)
         counts = _store(writer, generated, policies, FileStore(uow.conn, root=files))
+        snapshots = snapshot_rows(generated, first, settings.end_date)
+        counts["backlog_snapshots"] = len(writer.insert("backlog_snapshot", snapshots))
         counts.update(customers=len(customers), devices=len(devices), users=len(people.by_username))
         uow.commit()
     return DemoResult(loaded=True, counts=counts)

@@ -28,6 +28,7 @@ class Generated:
     visits: list[dict[str, Any]] = field(default_factory=list)
     customer: Customer | None = None
     survey: dict[str, Any] | None = None
+    statuses: list[tuple[datetime, str]] = field(default_factory=list)  # by the end only
 
 
 @dataclass

@@ -295,6 +295,7 @@ def _finish(ctx: Context, g: Generated, log: _Log, rng: random.Random) -> None:
             v["resolved_at"] = None
     base = _intake_values(v)
     events = sorted(log.events, key=lambda e: e[0])
+    g.statuses = [(at, str(ch["status"])) for at, ch in events if "status" in ch and at <= ctx.end]
     fields, seen = replay(
         ctx.sla,
         ctx.calendars,
