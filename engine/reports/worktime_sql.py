@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.expr import parse
-from engine.expr.sql import compile_sql
+from engine.expr.errors import ExpressionError
+from engine.expr.sql import compile_sql, type_of
 from engine.flows.calendar import BusinessCalendar, add_business
-from engine.reports.worktime import WorktimeCall
+from engine.reports.worktime import FUNCTION, WorktimeCall
 
 _NOW = parse("NOW()")
 Sql = ColumnElement[Any]
@@ -57,6 +58,12 @@ def worktime_sql(
     else:
         assert call.calendar_expr is not None
         key = compile_sql(call.calendar_expr, columns, dialect=dialect, now=now, timezone=zone)
+        if type_of(key).kind not in ("text", "any", "null"):
+            raise ExpressionError.at(
+                call.calendar_expr.root.pos,
+                f"{FUNCTION}: the calendar must be a calendar key (text), not {type_of(key)}",
+                code="expr.type-mismatch",
+            )
         value = sa.case({k: instant(by_key[k]) for k in sorted(by_key)}, value=key)
     return sa.type_coerce(value, sa.DateTime(timezone=True))
 

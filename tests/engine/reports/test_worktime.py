@@ -136,6 +136,7 @@ def test_a_conditional_measure_counts_in_the_window(
          "report.worktime-args"),
         ('response_by <= WORKTIMEADD(NOW(), 2, "hour", "cn_5x8")', "report.unknown-calendar"),
         ('response_by <= WORKTIMEADD(NOW(), 2, "hour")', "report.worktime-args"),
+        ('response_by <= WORKTIMEADD(NOW(), 2, "hour", escalation_level)', "report.bad-expr"),
     ],
 )  # fmt: skip
 def test_bad_calls_are_definition_errors(
