@@ -102,19 +102,10 @@ def load(engine: sa.Engine, tickets: int, *, seed: int = 42, teams: int = 8) -> 
 
 
 def _sqlite_insert(engine: sa.Engine, rows: Iterator[list[Any]]) -> None:
-    """executemany in one transaction with a page cache big enough for the table's indexes
-    (with SQLite's default 2 MB cache, random index inserts rewrite pages into the WAL)."""
+    """Batched inserts in one transaction (bench/_report_data_bulk.py)."""
     target = sa.Table(TICKET, sa.MetaData(), autoload_with=engine)
     with engine.begin() as conn:
-        conn.exec_driver_sql("PRAGMA cache_size = -1000000")  # KiB: up to 1 GB
-        batch: list[dict[str, Any]] = []
-        for row in rows:
-            batch.append(dict(zip(TICKET_COLUMNS, row, strict=True)))
-            if len(batch) == 20_000:
-                conn.execute(target.insert(), batch)
-                batch = []
-        if batch:
-            conn.execute(target.insert(), batch)
+        write_rows(conn, target, (dict(zip(TICKET_COLUMNS, row, strict=True)) for row in rows))
 
 
 def devices_for(tickets: int) -> int:
