@@ -151,6 +151,7 @@ def test_exists_form_needs_read_and_visible_fields(
         dataset={"form": "ticket", "exists": [vip]},
         measures=[{"key": "n", "aggregate": "count", "filter": "vip_peer"}],
     )
+    assert compiled.forms == {"ticket", "customer"}  # read-checked; cached per data version
     with pytest.raises(PermissionDenied) as caught:
         run_report(db, compiled, actor=ACTOR, now=NOW, access=_access(ticket=ALL))
     assert caught.value.code == "identity.permission-denied"
