@@ -27,6 +27,7 @@ from demo.aftersales.masters import (
     load_stock,
 )
 from demo.aftersales.people import load_people, staff_rows
+from demo.aftersales.signals import UNHAPPY_AGENT, anomaly_cell
 from demo.aftersales.surveys import survey
 from demo.aftersales.tickets import Context, Generated, intake
 from demo.aftersales.timeline import live
@@ -83,17 +84,21 @@ def load(db: sa.Engine | sa.Connection, settings: DemoSettings, *, files: Path) 
         masters = Masters(
             customers, devices, [d.install for d in devices], models, parts, warehouses, policies
         )
-        ctx = Context(sla, calendars, masters, people, end)
+        ctx = Context(sla, calendars, masters, people, end, anomaly_cell(devices),
+                      {c.id: c for c in customers})  # fmt: skip
+        unhappy = people.by_username.get(UNHAPPY_AGENT)
         generated = []
         weights = day_weights(calendars["cn_8x5"], first, settings.end_date)
         for created in arrivals(rng, n, weights):
             g = intake(ctx, rng, created)
             live(ctx, g, rng, created)
-            survey(g, rng, end)
+            survey(g, rng, end, unhappy.user_id if unhappy else None)
             generated.append(g)
         counts = _store(writer, generated, policies, FileStore(uow.conn, root=files))
         snapshots = snapshot_rows(generated, first, settings.end_date)
-        counts["backlog_snapshots"] = len(writer.insert("backlog_snapshot", snapshots))
+        counts["backlog_snapshots"] = len(
+            writer.insert("backlog_snapshot", snapshots, validate=False)
+        )
         counts.update(customers=len(customers), devices=len(devices), users=len(people.by_username))
         uow.commit()
     return DemoResult(loaded=True, counts=counts)

@@ -8,10 +8,11 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from demo.aftersales.signals import csat_weights
 from demo.aftersales.tickets import Generated
 
 
-def survey(g: Generated, rng: random.Random, end: datetime) -> None:
+def survey(g: Generated, rng: random.Random, end: datetime, unhappy_agent: int | None) -> None:
     v = g.values
     resolved = v.get("first_resolved_at")
     if resolved is None or g.customer is None or g.customer.internal or not v.get("contact"):
@@ -42,7 +43,8 @@ def survey(g: Generated, rng: random.Random, end: datetime) -> None:
         if answered > end:
             row["status"] = "sent"
         else:
-            csat = rng.choices([5, 4, 3, 2, 1], weights=[55, 25, 10, 6, 4])[0]
+            weights = csat_weights(v.get("resolved_by") == unhappy_agent)
+            csat = rng.choices([5, 4, 3, 2, 1], weights=weights)[0]
             if v.get("resolution_state") == "breached" or v.get("reopen_count"):
                 csat = max(1, csat - 1)
             row.update(

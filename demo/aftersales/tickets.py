@@ -14,6 +14,7 @@ from typing import Any
 from demo.aftersales import catalog as c
 from demo.aftersales.masters import Customer, Device, Masters
 from demo.aftersales.people import People
+from demo.aftersales.signals import anomaly_device
 from engine.flows.calendar import BusinessCalendar
 from engine.flows.sla import CompiledSla
 
@@ -38,6 +39,8 @@ class Context:
     masters: Masters
     people: People
     end: datetime  # nothing happens after this instant
+    cell: list[Device] = field(default_factory=list)  # signal 1's devices
+    customers: dict[int, Customer] = field(default_factory=dict)
 
 
 def _pick(rng: random.Random, weights: dict[str, int]) -> str:
@@ -136,13 +139,14 @@ def intake(ctx: Context, rng: random.Random, created: datetime) -> Generated:
         device = m.installed_before(local_day, rng)
     if device is None and kind in c.DEVICE_TYPES:
         kind, channel = "consultation", "phone"
-    customer = (
-        next(x for x in m.customers if x.id == device.customer)
-        if device
-        else rng.choice(m.customers)
-    )
+    planted = anomaly_device(ctx.cell, len(m.devices), rng, kind, local_day)
+    device = planted or device
+    customer = ctx.customers[device.customer] if device else rng.choice(m.customers)
     model = device.model if device else None
     subject, text, fault = _texts(rng, kind, model)
+    if planted is not None:
+        fault, text = "E07", rng.choice(c.FAULT_TEXT["E07"])
+        subject = f"{model} {text[:20]}"
     coverage, contract = _coverage(device, local_day)
     region = device.region if device else customer.region
     province, city, _, _ = c.PLACES[region][0]
@@ -164,6 +168,8 @@ def intake(ctx: Context, rng: random.Random, created: datetime) -> Generated:
         "coverage_at_intake": coverage,
         "contract": contract,
         "_region": region,
+        "_model": model,
+        "_day": local_day,
     }
     v["sentiment"], v["sentiment_score"] = _sentiment(text)
     v["priority"] = _priority(kind, customer.tier, text)

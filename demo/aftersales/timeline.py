@@ -13,6 +13,7 @@ from typing import Any
 from demo.aftersales.catalog import RESOLUTION_NOTES
 from demo.aftersales.people import Person
 from demo.aftersales.replay import Event, replay
+from demo.aftersales.signals import reopen_rate, stress
 from demo.aftersales.tickets import Context, Generated
 from engine.flows.calendar import BusinessCalendar, add_business
 from engine.flows.sla import advance
@@ -114,7 +115,8 @@ def live(ctx: Context, g: Generated, rng: random.Random, created: datetime) -> N
     log.move(created, "assigned", None)
     vip = g.customer is not None and g.customer.tier == "vip"
     slow = who.username == "a07"  # §5 signal 4: agent A-07 is slow
-    frt = _lognormal(rng, (10 if vip else 35) * 60 * (2 if slow else 1), 1.0)
+    slower = stress(v["_region"], v["_day"])
+    frt = _lognormal(rng, (10 if vip else 35) * 60 * (2 if slow else 1) * slower, 1.0)
     t = add_business(cal, created, frt)
     v["first_response_at"] = t
     if phone:
@@ -128,7 +130,7 @@ def live(ctx: Context, g: Generated, rng: random.Random, created: datetime) -> N
         log.move(t2, "cancelled", who.user_id, close_reason=reason, closed_at=t2)
         v.update(close_reason=reason, closed_at=t2)
         return _finish(ctx, g, log, rng)
-    target = _lognormal(rng, 10 * BH, 0.9)
+    target = _lognormal(rng, 10 * BH * slower, 0.9)
     if rng.random() < 0.3:  # request info, the customer answers 0.5–5 business days later
         t = add_business(cal, t, target * rng.uniform(0.1, 0.4))
         log.act(t, "public_reply", who.user_id, body="请补充设备照片和报警代码。")
@@ -149,7 +151,8 @@ def live(ctx: Context, g: Generated, rng: random.Random, created: datetime) -> N
         t, resolver = add_business(cal, t, target * rng.uniform(0.3, 1.0)), who.user_id
         code = _remote_code(v["ticket_type"], rng)
     _resolve(g, log, t, resolver, code, first=True)
-    if rng.random() < 0.06:  # the customer writes back: reopen (§3.1 step 5)
+    reopens = reopen_rate(v["_model"], v.get("fault_code"), v["_day"])
+    if rng.random() < reopens:  # the customer writes back: reopen (§3.1 step 5)
         t = t + timedelta(hours=rng.uniform(4, 72))
         log.act(t, "customer_msg", None, body="问题又出现了，还是不行。")
         log.move(t, "in_progress", None)

@@ -189,3 +189,4 @@ def test_the_cockpit_has_data(demo_data: tuple[sa.Engine, DemoResult, str]) -> N
     empty = [k for k in cards if "chart" not in widgets[k] or widgets[k]["chart"]["value"] is None]
     assert empty == []
     assert widgets["inflow"]["data"]["rows"] and widgets["top_faults"]["data"]["rows"]
+    assert widgets["backlog_trend"]["data"]["rows"] and widgets["csat"]["data"]["rows"]
