@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from engine.errors import DefinitionError, Problem
 from engine.expr import ExpressionError
 from engine.expr.sql import compile_sql
+from engine.reports.exists import with_exists_scope
 
 if TYPE_CHECKING:
     from engine.reports.compiler import CompiledReport
@@ -65,6 +66,8 @@ def blended_statement(
             report, now=now, conditions=given.conditions, join_conditions=given.join_conditions,
             drill={k: v for k, v in (drill or {}).items() if k in own}, dataset=given.dataset,
         )  # fmt: skip
+        statement = with_exists_scope(statement, given.dataset or report.dataset,
+                                      given.join_conditions)  # fmt: skip
         groups.append((report, aligned, statement.order_by(None).subquery(f"p{index}")))
     keys, joined = _joined(compiled, groups)
     found: dict[str, Sql] = {}

@@ -66,7 +66,12 @@ class ExistsTest:
                 sa.func.sum(self.value), 0)  # fmt: skip
         query = sa.select(selected).select_from(joined).where(*where).correlate_except(*tables)
         found: Sql = query.exists() if self.result == "exists" else query.scalar_subquery()
-        return found._annotate({_MARK: self.key})
+        return found._annotate({_MARK: self.mark})
+
+    @property
+    def mark(self) -> tuple[str, int]:
+        """Names this compiled test in a statement (a blend's populations may reuse keys)."""
+        return self.key, id(self.inner)
 
 
 def add_exists(dataset: Dataset, specs: tuple[Exists, ...], *, dialect: str) -> None:
@@ -236,8 +241,8 @@ def with_exists_scope(
     """`statement` with each exists subquery rebuilt to hold the actor's read scope of its
     forms (`scopes`: source name -> conditions, as for joins' ON clauses)."""
     rebuilt = {
-        key: test.element(scopes)
-        for key, test in dataset.exists.items()
+        test.mark: test.element(scopes)
+        for test in dataset.exists.values()
         if any(scopes.get(test.shadow(name)) for name in test.inner.sources)
     }
     if not rebuilt:

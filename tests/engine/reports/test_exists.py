@@ -140,6 +140,27 @@ def test_the_other_forms_scope_applies_inside(
     assert sum(row[2] for row in everyone) > 0
 
 
+def test_scope_applies_inside_a_blend_populations_test(
+    db: sa.Connection, aftersales_data: sa.Engine, forms: Any
+) -> None:
+    """The same test key in the report and in a population: each is scoped on its own."""
+    elsewhere = {"key": "elsewhere", "form": "ticket",
+                 "where": "other.customer = customer AND other.region <> region"}  # fmt: skip
+    dataset = {"form": "ticket", "exists": [elsewhere]}
+    population = {"key": "again", "dataset": dataset, "fields": {"region": "region"},
+                  "measures": [{"key": "again", "aggregate": "count", "filter": "elsewhere"}]}
+    compiled = _compiled(
+        aftersales_data, forms, dataset=dataset, blend=[population],
+        dimensions=[{"key": "region", "field": "region"}],
+        measures=[{"key": "elsewhere", "aggregate": "count", "filter": "elsewhere"}],
+    )  # fmt: skip
+    east = _access(ticket={"scope": "expr", "scope_expr": 'region = "east"'}, customer=ALL)
+    rows = run_report(db, compiled, actor=ACTOR, now=NOW, access=east).rows
+    assert [tuple(row) for row in rows] == [("east", 0, 0)]
+    everyone = run_report(db, compiled, actor=None, now=NOW).rows
+    assert all(row[1] == row[2] > 0 for row in everyone)
+
+
 def test_exists_form_needs_read_and_visible_fields(
     db: sa.Connection, aftersales_data: sa.Engine, forms: Any
 ) -> None:
