@@ -128,7 +128,7 @@ def _population(
     try:
         report = compile_report(
             spec, app=compiled.app, forms=forms, dialect=compiled.dialect,
-            timezone=compiled.zone.key,
+            timezone=compiled.zone.key, calendars=compiled.calendars,
         )  # fmt: skip
     except DefinitionError as err:
         raise DefinitionError([_moved(p, where, paths) for p in err.problems]) from err

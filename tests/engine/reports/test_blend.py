@@ -23,7 +23,7 @@ from engine.storage.form_tables import form_tables
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 ACTOR = Actor(user_id=4242, username="analyst")
-CUSTOMERS = {
+CUSTOMERS: dict[str, Any] = {
     "key": "cust",
     "dataset": {"form": "customer"},
     "fields": {"customer.name": "name", "status": None},
@@ -222,3 +222,15 @@ def test_bad_blends_are_refused_with_paths(rec: dict[str, Any], migrated_engine:
     assert found == {("report.blend-unsupported", "/others")}
     found = _problems(migrated_engine, rec, **{**BY_CUSTOMER, "blend": [CUSTOMERS, CUSTOMERS]})
     assert ("report.duplicate-key", "/blend/1/key") in found
+
+
+def test_compare_and_drill(rec: dict[str, Any], migrated_engine: sa.Engine) -> None:
+    dated = {**CUSTOMERS, "fields": {**CUSTOMERS["fields"], "created_at": "created_at"}}
+    compiled = _compile(migrated_engine, rec, **{**BY_CUSTOMER, "blend": [dated]},
+                        compare="previous_period")  # fmt: skip
+    june = [FilterClause("created_at", "between", ["2025-06-01", "2025-06-30"])]
+    with migrated_engine.connect() as conn:
+        result = run_report(conn, compiled, actor=None, now=NOW, extra_filters=june)
+        drilled = run_report(conn, compiled, actor=None, now=NOW, drill={"customer": "Initech"})
+    assert len(result.rows) == 4 and result.compare == ()  # nothing in May, in either
+    assert drilled.rows == (("Initech", 0, None, 0.0, 1),)
