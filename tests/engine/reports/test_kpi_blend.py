@@ -121,3 +121,24 @@ def test_tickets_per_head_repeats_the_heads_on_every_month(
 ) -> None:
     rows = _compare(service, blend_data, "t3_tickets_per_head", _period("t3_tickets_per_head"))
     assert len(rows) == 6 and {row[3] for row in rows} == {8}  # 10 staff, 2 of them off
+
+
+def test_the_nightly_job_writes_the_stock_snapshot(blend_data: sa.Engine) -> None:
+    from engine.jobs.types import JobContext
+    from engine.reports.snapshots import SNAPSHOT_JOB, take_snapshot
+    from engine.storage.uow import UnitOfWork
+
+    day, at = date(2025, 12, 21), datetime(2025, 12, 21, 15, 59, 5, tzinfo=UTC)  # 23:59 +8
+    payload = {"app": "aftersales", "report": "p5_stock_snapshot", "day": day.isoformat()}
+    with UnitOfWork(blend_data, clock=lambda: at) as uow:
+        take_snapshot(JobContext(uow=uow, job_id=1, kind=SNAPSHOT_JOB, payload=payload,
+                                 attempt=1, now=at, worker="test"))  # fmt: skip
+        uow.commit()
+    written = ("SELECT warehouse, spare_part, qty, value FROM aftersales__stock_snapshot "
+               "WHERE snapshot_date = :day ORDER BY 1, 2")  # fmt: skip
+    ledger = ("SELECT s.warehouse, s.spare_part, SUM(m.qty), SUM(m.qty * m.unit_cost) FROM "
+              "aftersales__stock_move m JOIN aftersales__stock s ON s.id = m.stock WHERE "
+              "m.deleted_at IS NULL GROUP BY s.warehouse, s.spare_part ORDER BY 1, 2")  # fmt: skip
+    with blend_data.connect() as conn:
+        rows = _normal(conn.execute(sa.text(written), {"day": day}).all())
+        assert rows and rows == _normal(conn.execute(sa.text(ledger)).all())
