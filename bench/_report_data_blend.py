@@ -109,13 +109,13 @@ def _moves(stocks: list[tuple[int, int]], rng: random.Random) -> Any:
 
 
 def _snapshots(stocks: list[tuple[int, int]], rng: random.Random) -> Any:
-    """Every 10th day from mid-2024 (the first months fall out of the trailing 12 months)."""
-    day, n = dt.date(2024, 6, 1), 0
+    """Every 10th day from mid-2024 (the first months fall out of the trailing 12 months);
+    ids from the table's sequence, which the nightly job's writes then continue."""
+    day = dt.date(2024, 6, 1)
     while day < dt.date(2026, 1, 1):
         for w, p in stocks:
-            n += 1
             qty = rng.randint(0, 40)
-            yield {**STAMP, "id": n, "snapshot_date": day, "warehouse": w, "spare_part": p,
+            yield {**STAMP, "snapshot_date": day, "warehouse": w, "spare_part": p,
                    "qty": qty, "value": qty * 40 * p}  # fmt: skip
         day += dt.timedelta(days=10)
 
