@@ -119,19 +119,23 @@ class FormWriter:
         return ids
 
     def update(self, form: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Set stored columns of existing records: `rows` hold `id` and the same column keys."""
-        if not rows:
-            return
+        """Set stored columns of existing records: each row holds `id` and the columns to set
+        (a blank value is left out of its row, so columns stay NULL); a statement per key set."""
         main = self.table(form)
-        keys = [k for k in rows[0] if k != "id"]
-        statement = (
-            main.update()
-            .where(main.c.id == sa.bindparam("_id"))
-            .values({k: sa.bindparam(f"_{k}") for k in keys})
-        )
-        self.uow.conn.execute(
-            statement, [{"_id": r["id"], **{f"_{k}": r[k] for k in keys}} for r in rows]
-        )
+        groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+        for row in rows:
+            keys = tuple(k for k, v in row.items() if k != "id" and v not in (None, []))
+            groups.setdefault(keys, []).append(row)
+        for keys, group in groups.items():
+            if not keys:
+                continue
+            statement = (
+                main.update()
+                .where(main.c.id == sa.bindparam("_id"))
+                .values({k: sa.bindparam(f"_{k}") for k in keys})
+            )
+            params = [{"_id": r["id"], **{f"_{k}": r[k] for k in keys}} for r in group]
+            self.uow.conn.execute(statement, params)
 
 
 def _fixed(moment: datetime) -> Callable[[], datetime]:

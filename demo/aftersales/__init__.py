@@ -16,17 +16,16 @@ import sqlalchemy as sa
 
 from demo.aftersales.arrivals import SHANGHAI, arrivals, day_weights
 from demo.aftersales.backlog import snapshot_rows
+from demo.aftersales.churn import customer_rows
 from demo.aftersales.masters import (
-    POLICY_CODES,
     Masters,
-    load_catalog,
     load_contracts,
     load_customers,
     load_devices,
     load_kb,
-    load_stock,
 )
 from demo.aftersales.people import load_people, staff_rows
+from demo.aftersales.products import POLICY_CODES, load_catalog, load_stock
 from demo.aftersales.signals import UNHAPPY_AGENT, anomaly_cell
 from demo.aftersales.surveys import survey
 from demo.aftersales.tickets import Context, Generated, intake
@@ -95,6 +94,7 @@ def load(db: sa.Engine | sa.Connection, settings: DemoSettings, *, files: Path) 
             survey(g, rng, end, unhappy.user_id if unhappy else None)
             generated.append(g)
         counts = _store(writer, generated, policies, FileStore(uow.conn, root=files))
+        writer.update("customer", customer_rows(generated, end))
         snapshots = snapshot_rows(generated, first, settings.end_date)
         counts["backlog_snapshots"] = len(
             writer.insert("backlog_snapshot", snapshots, validate=False)
