@@ -39,19 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _report_data as data  # noqa: E402
-import _report_data_field as field  # noqa: E402
-import _report_data_field_sql as field_sql  # noqa: E402
-import _report_data_now as now_sql  # noqa: E402
-import _report_data_ops as ops  # noqa: E402
-import _report_data_survey as survey  # noqa: E402
+import _report_data_all as families  # noqa: E402
 
-from engine.bundles import load_bundle  # noqa: E402
 from engine.errors import DefinitionError  # noqa: E402
 from engine.reports.compiler import compile_report  # noqa: E402
 from engine.reports.query import FilterClause  # noqa: E402
 from engine.reports.runner import run_report  # noqa: E402
 from engine.storage.database import create_database_engine  # noqa: E402
-from engine.storage.migrate import upgrade_database  # noqa: E402
 
 FIRST, LAST = dt.date(2025, 1, 1), dt.date(2025, 12, 31)
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -97,21 +91,11 @@ def _value(value: Any) -> Any:
     return value
 
 
-def hand_queries(dialect: str) -> dict[str, tuple[str | None, str]]:
-    """Report key → (the event date its period binds, or None; the hand SQL)."""
-    out: dict[str, tuple[str | None, str]] = {
-        key: (None if key in data.UNDATED else "created_at", data.hand_sql(key, dialect))
-        for key in data.KPI_KEYS
-    }
-    out |= field_sql.bench_sql(dialect) | survey.HAND_SQL | ops.bench_sql(dialect)
-    return out | now_sql.bench_sql(dialect)
-
-
 def _compare(engine: sa.Engine, bundle: Any, repeat: int, only: Sequence[str] = ()) -> bool:
     definitions: Any = bundle.definitions  # form and report specs by key
     forms, reports = definitions["forms"], definitions["reports"]
     dialect = engine.dialect.name
-    queries = hand_queries(dialect)
+    queries = families.hand_queries(dialect)
     params = {**data.period_params(FIRST, LAST), "first": FIRST, "last": LAST, "now": NOW}
     period = [FIRST.isoformat(), LAST.isoformat()]
     ok = True
@@ -120,6 +104,10 @@ def _compare(engine: sa.Engine, bundle: Any, repeat: int, only: Sequence[str] = 
         if dialect == "postgresql":
             conn.exec_driver_sql("SET jit = off")
         for key in only or sorted(k for k in reports if k in queries):
+            if key not in queries or key not in reports:
+                print(f"{key:<24}no such report or no hand SQL")
+                ok = False
+                continue
             event, sql = queries[key]
             try:
                 compiled = compile_report(reports[key], app="aftersales", forms=forms,
@@ -150,51 +138,6 @@ def _compare(engine: sa.Engine, bundle: Any, repeat: int, only: Sequence[str] = 
     return ok
 
 
-def load(engine: sa.Engine, bundle: Any, tickets: int) -> None:
-    """The bundle, then every generated family, then (VACUUM) ANALYZE; prints each step."""
-    steps: list[tuple[str, Callable[[], Any]]] = [
-        ("bundle", lambda: _install(engine, bundle)),
-        ("tickets", lambda: data.load(engine, tickets)),
-        ("field", lambda: field.load_field(engine)),
-        ("surveys", lambda: survey.load_surveys(engine)),
-        ("ops", lambda: ops.load_ops(engine, tickets)),
-        ("analyze", lambda: _analyze(engine)),
-    ]  # fmt: skip
-    total = time.perf_counter()
-    for name, step in steps:
-        started = time.perf_counter()
-        step()
-        print(f"load {name:<8} {time.perf_counter() - started:8.1f} s", flush=True)
-    print(f"load    {tickets:>9} tickets: {time.perf_counter() - total:8.1f} s", flush=True)
-
-
-def _install(engine: sa.Engine, bundle: Any) -> None:
-    upgrade_database(engine)
-    data.install(engine, bundle)
-
-
-def _load_bundle() -> Any:
-    """The bundle as it is now, read once: other sessions may be editing the working tree
-    (a half-edited definition fails to load: wait for the edit to end)."""
-    for _ in range(20):
-        try:
-            return load_bundle(data.BUNDLE)
-        except DefinitionError as err:
-            print(f"bundle does not load ({err}); retrying in 30 s", flush=True)
-            time.sleep(30)
-    return load_bundle(data.BUNDLE)
-
-
-def _analyze(engine: sa.Engine) -> None:
-    """PostgreSQL: VACUUM too (the field step updates every ticket, leaving dead rows)."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-        return
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
@@ -210,9 +153,9 @@ def main() -> None:
             f"machine: {platform.machine()} {os.cpu_count()} cpus, Python "
             f"{platform.python_version()}, {engine.dialect.name}, {args.rows} tickets"
         )
-        bundle = _load_bundle()
+        bundle = families.read_bundle()
         if not args.reuse:
-            load(engine, bundle, args.rows)
+            families.load_all(engine, bundle, args.rows)
         ok = _compare(engine, bundle, args.repeat, [k for k in args.kpi.split(",") if k])
         engine.dispose()
     print("all within 1.2x and identical" if ok else "SOME KPI OVER 1.2x OR DIFFERENT")
